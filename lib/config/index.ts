@@ -1,0 +1,3 @@
+export * from './cidr-presets';
+export * from './load';
+export * from './schema';

@@ -1,0 +1,114 @@
+import { readFileSync } from 'node:fs';
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { type PipelineConfig, PipelineConfigSchema, projectSuffix } from './schema';
+
+/** Thrown when the config file cannot be used; `problems` holds one line per mistake. */
+export class ConfigError extends Error {
+  constructor(
+    readonly file: string,
+    readonly problems: readonly string[],
+  ) {
+    super(`${file}: ${problems.length} problem(s)\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Reads, parses and validates a config file, reporting every mistake at once. */
+export function loadConfig(file: string): PipelineConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(file, [
+      `cannot read the file: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+    ]);
+  }
+  return parseConfig(text, file);
+}
+
+/** Parses and validates config text; `file` only names the source in errors. */
+export function parseConfig(text: string, file = 'pipeline.config.yaml'): PipelineConfig {
+  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      file,
+      doc.errors.map(
+        (e) => `YAML ${e.linePos ? `line ${e.linePos[0].line}` : ''}: ${e.message.split('\n')[0]}`,
+      ),
+    );
+  }
+  const raw: unknown = doc.toJS();
+  const result = PipelineConfigSchema.safeParse(raw);
+  const problems = [
+    ...(result.success ? [] : result.error.issues.flatMap((issue) => describeIssue(issue, raw))),
+    ...duplicateNames(raw),
+  ];
+  if (!result.success || problems.length > 0) throw new ConfigError(file, problems);
+  return result.data;
+}
+
+/** Formats a path the way a user would point at the field: `repositories[0].source.provider`. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const key of path) {
+    if (typeof key === 'number') out += `[${key}]`;
+    else out += out.length === 0 ? String(key) : `.${String(key)}`;
+  }
+  return out.length === 0 ? '(top level)' : out;
+}
+
+function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string[] {
+  const where = formatPath(issue.path);
+  if (issue.code === 'unrecognized_keys') {
+    const parent = valueAt(raw, issue.path);
+    return issue.keys.map((key) => {
+      const value =
+        parent && typeof parent === 'object' ? (parent as Record<string, unknown>)[key] : undefined;
+      const path = formatPath([...issue.path, key]);
+      return `${path}: unknown field (value ${show(value)}); check the spelling against pipeline.config.schema.json`;
+    });
+  }
+  const value = valueAt(raw, issue.path);
+  const got = value === undefined ? 'missing' : `got ${show(value)}`;
+  return [`${where}: ${issue.message} (${got})`];
+}
+
+/**
+ * Repository names must be unique, also after mapping to CodeBuild project names (`a/b` and `a-b`
+ * collide). Checked on the raw input so it is reported together with every other mistake.
+ */
+function duplicateNames(raw: unknown): string[] {
+  const repositories = valueAt(raw, ['repositories']);
+  if (!Array.isArray(repositories)) return [];
+  const seen = new Map<string, number>();
+  const problems: string[] = [];
+  repositories.forEach((repo: unknown, index) => {
+    const name = valueAt(repo, ['name']);
+    if (typeof name !== 'string') return;
+    const first = seen.get(projectSuffix(name));
+    if (first === undefined) {
+      seen.set(projectSuffix(name), index);
+    } else {
+      problems.push(
+        `repositories[${index}].name: duplicates repositories[${first}].name; every repository needs its own name (got ${show(name)})`,
+      );
+    }
+  });
+  return problems;
+}
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let node: unknown = root;
+  for (const key of path) {
+    if (node === null || typeof node !== 'object') return undefined;
+    node = (node as Record<PropertyKey, unknown>)[key];
+  }
+  return node;
+}
+
+function show(value: unknown): string {
+  const text = JSON.stringify(value);
+  if (text === undefined) return String(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}

@@ -1,0 +1,335 @@
+import { isIPv4, isIPv6 } from 'node:net';
+import { z } from 'zod';
+import { CIDR_PRESET_NAMES, isCidrPresetName } from './cidr-presets';
+
+/**
+ * The schema of `pipeline.config.yaml`. It only validates: presets are expanded and defaults that
+ * depend on other fields are filled in by `resolveConfig`, so that the JSON Schema generated from
+ * this file describes exactly what a user may write.
+ */
+
+export const PROVIDERS = ['backlog', 'github', 'gitlab'] as const;
+export type Provider = (typeof PROVIDERS)[number];
+
+/** Host-key presets for `source.knownHosts`; the keys themselves live in `known-hosts.ts`. */
+export const KNOWN_HOSTS_PRESETS = ['backlog-jp', 'backlog-com', 'github', 'gitlab'] as const;
+
+export const TRAFFIC_SHIFTS = [
+  'all-at-once',
+  'canary-10-5m',
+  'canary-10-15m',
+  'linear-10-1m',
+  'linear-10-3m',
+] as const;
+export type TrafficShift = (typeof TRAFFIC_SHIFTS)[number];
+
+export const COMPUTE_TYPES = ['small', 'medium', 'large', 'xlarge', '2xlarge'] as const;
+
+/** CloudWatch Logs accepts only these retention periods. */
+export const LOG_RETENTION_DAYS = [
+  1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
+] as const;
+
+/** Where CIDRs are taken, so is the plain address of a single host (`203.0.113.7` means `/32`). */
+export function isCidr(value: string): boolean {
+  const [address, prefix, ...rest] = value.split('/');
+  if (address === undefined || rest.length > 0) return false;
+  const max = isIPv4(address) ? 32 : isIPv6(address) ? 128 : -1;
+  if (max < 0) return false;
+  if (prefix === undefined) return true;
+  if (!/^\d{1,3}$/.test(prefix)) return false;
+  return Number(prefix) <= max;
+}
+
+const cidr = z.string().refine(isCidr, {
+  error: 'must be an IPv4 or IPv6 CIDR such as 203.0.113.0/24 (a bare address means a single host)',
+});
+
+const cidrOrPreset = z.string().refine((v) => isCidrPresetName(v) || isCidr(v), {
+  error: `must be a CIDR such as 203.0.113.0/24 or one of the presets ${CIDR_PRESET_NAMES.join(', ')}`,
+});
+
+const accountId = z.string().regex(/^\d{12}$/, { error: 'must be a 12-digit AWS account ID in quotes' });
+
+/** ECR's own rule for repository names. */
+export const ECR_REPOSITORY_NAME = /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
+
+const repositoryName = z
+  .string()
+  .min(2, { error: 'must be 2 to 256 characters' })
+  .max(200, { error: 'must be at most 200 characters (it also names the CodeBuild project)' })
+  .regex(ECR_REPOSITORY_NAME, {
+    error:
+      'must be a valid ECR repository name: lowercase letters and digits, separated by single ".", "_", "-" or "/"',
+  });
+
+/**
+ * A Git branch or tag glob: `*` matches within one path segment, `**` across segments.
+ * Rejects what could never match a ref Git allows.
+ */
+export function refPatternProblem(pattern: string): string | undefined {
+  if (pattern.length === 0) return 'must not be empty';
+  if (/\s/.test(pattern)) return 'must not contain spaces';
+  if (pattern.startsWith('refs/'))
+    return 'give the branch or tag name (main), not the full ref (refs/heads/main)';
+  if (/[~^:\\]/.test(pattern) || pattern.includes('..') || pattern.includes('@{'))
+    return 'contains characters Git does not allow in a ref (~ ^ : \\ .. @{)';
+  if (pattern.startsWith('/') || pattern.endsWith('/') || pattern.includes('//'))
+    return 'must not start or end with "/" or contain "//"';
+  if (pattern.endsWith('.lock') || pattern.endsWith('.')) return 'must not end with "." or ".lock"';
+  return undefined;
+}
+
+const refPattern = z.string().superRefine((value, ctx) => {
+  const problem = refPatternProblem(value);
+  if (problem) ctx.addIssue({ code: 'custom', message: `${problem}; a glob such as main or release/*` });
+});
+
+const pathPattern = z
+  .string()
+  .min(1, { error: 'must not be empty' })
+  .refine((v) => !v.startsWith('/'), {
+    error: 'is relative to the repository root: write docker/**, not /docker/**',
+  });
+
+const platform = z.string().regex(/^linux\/(amd64|arm64)(\/v8)?$/, {
+  error: 'must be linux/amd64 or linux/arm64',
+});
+
+const knownHostLine = z
+  .string()
+  .regex(/^\S+ (ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/]+={0,2}$/, {
+    error: 'must be a known_hosts line: "<host> <key type> <base64 key>"',
+  });
+
+const secretName = z.string().regex(/^[A-Za-z0-9/_+=.@-]{1,512}$/, {
+  error: 'must be a Secrets Manager secret name (letters, digits and /_+=.@-)',
+});
+
+const envName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, { error: 'must be an environment variable name' });
+
+const logRetentionDays = z.number().refine((d) => (LOG_RETENTION_DAYS as readonly number[]).includes(d), {
+  error: `must be one of the periods CloudWatch Logs accepts: ${LOG_RETENTION_DAYS.join(', ')}`,
+});
+
+const SourceSchema = z.strictObject({
+  provider: z.enum(PROVIDERS, { error: `must be one of ${PROVIDERS.join(', ')}` }),
+  repository: z
+    .string()
+    .regex(/^[^\s/]+(\/[^\s/]+)+$/, {
+      error:
+        'must be the identity the webhook sends: Backlog PROJECT/repo, GitHub owner/name, GitLab group/project',
+    })
+    .describe('Identity in the webhook: Backlog PROJECT/repo, GitHub owner/name, GitLab group/project'),
+  cloneUrl: z
+    .string()
+    .regex(/^(ssh:\/\/\S+|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:\S+)$/, {
+      error: 'must be an SSH clone URL (git@host:path.git or ssh://git@host/path.git)',
+    })
+    .describe('SSH clone URL the build fetches from'),
+  knownHosts: z
+    .union([z.enum(KNOWN_HOSTS_PRESETS), z.array(knownHostLine).min(1)], {
+      error: `must be one of ${KNOWN_HOSTS_PRESETS.join(', ')} or a list of known_hosts lines`,
+    })
+    .optional()
+    .describe('Pinned SSH host keys: a preset or known_hosts lines. Default: the preset of the provider'),
+  sshKeySecretName: secretName
+    .optional()
+    .describe('Existing secret holding the deploy key. Default: an empty secret the stack creates'),
+});
+
+const DockerSchema = z.strictObject({
+  context: z.string().min(1).default('.').describe('Build context, relative to the repository root'),
+  file: z.string().min(1).optional().describe('Dockerfile path. Default: <context>/Dockerfile'),
+  platforms: z.array(platform).min(1).optional().describe('Target platforms. Default: the build host'),
+  target: z.string().min(1).optional().describe('Multi-stage build target'),
+  buildArgs: z.record(envName, z.string()).optional().describe('Non-secret build arguments'),
+  secrets: z
+    .array(
+      z.strictObject({
+        id: z.string().regex(/^[A-Za-z0-9_.-]+$/, { error: 'must be a BuildKit secret id' }),
+        secretName: secretName.describe('Secrets Manager secret whose value is mounted'),
+      }),
+    )
+    .optional()
+    .describe('Build secrets mounted with RUN --mount=type=secret,id=<id>; never build args'),
+});
+
+const BuildSchema = z.strictObject({
+  computeType: z.enum(COMPUTE_TYPES).default('small'),
+  timeoutMinutes: z.number().int().min(5).max(480).default(30),
+  concurrentBuildLimit: z.number().int().min(1).max(100).default(2),
+  logRetentionDays: logRetentionDays.default(30),
+});
+
+const ShareSchema = z
+  .strictObject({
+    accounts: z.array(accountId).min(1).optional(),
+    organizationId: z
+      .string()
+      .regex(/^o-[a-z0-9]{10,32}$/, { error: 'must be an AWS Organizations ID such as o-a1b2c3d4e5' })
+      .optional(),
+    actions: z.enum(['pull', 'push-pull'], { error: 'must be pull or push-pull' }).default('pull'),
+    principalTags: z
+      .record(z.string().min(1), z.string().min(1, { error: 'tag values must not be empty' }))
+      .optional(),
+    sourceIps: z.array(cidr).min(1).optional(),
+    sourceVpce: z
+      .array(
+        z
+          .string()
+          .regex(/^vpce-[0-9a-f]{8,17}$/, { error: 'must be a VPC endpoint ID such as vpce-0a1b2c3d' }),
+      )
+      .min(1)
+      .optional(),
+  })
+  .refine((s) => s.accounts !== undefined || s.organizationId !== undefined, {
+    error: 'needs accounts or organizationId: whom to share with',
+  });
+
+const RegistrySchema = z.strictObject({
+  encryption: z.enum(['AES256', 'KMS']).default('AES256'),
+  kmsKeyArn: z
+    .string()
+    .regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[0-9a-f-]+$/, { error: 'must be a KMS key ARN' })
+    .optional(),
+  untaggedExpireDays: z.number().int().min(1).default(14),
+  keepImages: z.number().int().min(1).default(100).describe('How many commit images to keep'),
+  removalPolicy: z.enum(['retain', 'destroy']).default('retain'),
+});
+
+const VpcSchema = z.union([
+  z.strictObject({
+    maxAzs: z.number().int().min(2).max(6).default(2),
+    natGateways: z.number().int().min(0).max(6).default(1),
+  }),
+  z.strictObject({
+    vpcId: z.string().regex(/^vpc-[0-9a-f]{8,17}$/, { error: 'must be a VPC ID' }),
+    availabilityZones: z.array(z.string().min(1)).min(2),
+    publicSubnetIds: z.array(z.string().regex(/^subnet-[0-9a-f]{8,17}$/)).min(2),
+    privateSubnetIds: z.array(z.string().regex(/^subnet-[0-9a-f]{8,17}$/)).min(2),
+  }),
+]);
+
+const DeploySchema = z.strictObject({
+  containerPort: z.number().int().min(1).max(65535),
+  healthCheckPath: z.string().startsWith('/').default('/'),
+  cpu: z.number().int().default(256),
+  memory: z.number().int().default(512),
+  desiredCount: z.number().int().min(1).max(100).default(2),
+  trafficShift: z.enum(TRAFFIC_SHIFTS).default('canary-10-5m'),
+  terminationWaitMinutes: z.number().int().min(0).max(2880).default(15),
+  environment: z.record(envName, z.string()).optional(),
+  secrets: z
+    .record(envName, secretName)
+    .optional()
+    .describe('Environment variable -> Secrets Manager secret name'),
+  certificateArn: z
+    .string()
+    .regex(/^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[0-9a-f-]+$/, {
+      error: 'must be an ACM certificate ARN',
+    })
+    .optional(),
+  testListenerPort: z.number().int().min(1).max(65535).default(8080),
+  testListenerCidrs: z
+    .array(cidr)
+    .min(1)
+    .optional()
+    .describe('Who may reach the test listener. Default: the VPC'),
+  vpc: VpcSchema.optional(),
+  notificationEmail: z.email().optional(),
+  logRetentionDays: logRetentionDays.default(30),
+});
+
+const RepositorySchema = z.strictObject({
+  name: repositoryName.describe('ECR repository name and CodeBuild project suffix'),
+  source: SourceSchema,
+  branches: z.array(refPattern).min(1).default(['main']).describe('Branch globs that build'),
+  tags: z.array(refPattern).optional().describe('Tag globs that build. Default: tags do not build'),
+  paths: z.array(pathPattern).min(1).optional().describe('Build only when one of these paths changed'),
+  docker: DockerSchema.default({ context: '.' }),
+  build: BuildSchema.default({
+    computeType: 'small',
+    timeoutMinutes: 30,
+    concurrentBuildLimit: 2,
+    logRetentionDays: 30,
+  }),
+  registry: RegistrySchema.default({
+    encryption: 'AES256',
+    untaggedExpireDays: 14,
+    keepImages: 100,
+    removalPolicy: 'retain',
+  }),
+  share: z.union([ShareSchema, z.array(ShareSchema).min(1)]).optional(),
+  deploy: DeploySchema.optional(),
+});
+
+const PullThroughCacheSchema = z.strictObject({
+  prefix: z
+    .string()
+    .regex(/^[a-z0-9]+(?:[._-][a-z0-9]+)*$/, { error: 'must be a lowercase ECR repository prefix' }),
+  upstream: z.enum(['ecr-public', 'docker-hub', 'ghcr', 'quay', 'k8s']),
+  credentialSecretName: z
+    .string()
+    .startsWith('ecr-pullthroughcache/', {
+      error: 'must start with ecr-pullthroughcache/ (an ECR requirement)',
+    })
+    .optional(),
+});
+
+export const PipelineConfigSchema = z.strictObject({
+  $schema: z.string().optional(),
+  name: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]{1,30}$/, { error: 'must be lowercase letters, digits and -, 2 to 31 characters' })
+    .default('pushline')
+    .describe('Prefix of every stack and named resource'),
+  env: z
+    .strictObject({
+      account: accountId,
+      region: z
+        .string()
+        .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, { error: 'must be an AWS region such as ap-northeast-1' }),
+    })
+    .optional()
+    .describe('Fixed target. Default: environment-agnostic stacks (the account and region of the CLI)'),
+  webhook: z
+    .strictObject({
+      allowedCidrs: z.array(cidrOrPreset).min(1).describe('Who may call the webhook URL: CIDRs or presets'),
+      throttle: z
+        .strictObject({
+          rateLimit: z.number().positive().default(10),
+          burstLimit: z.number().int().positive().default(20),
+        })
+        .default({ rateLimit: 10, burstLimit: 20 }),
+      logRetentionDays: logRetentionDays.default(90),
+      maxBuildAttempts: z
+        .number()
+        .int()
+        .min(1)
+        .max(20)
+        .default(5)
+        .describe('StartBuild tries before the DLQ'),
+    })
+    .describe('The webhook receiver shared by every repository'),
+  pullThroughCache: z.array(PullThroughCacheSchema).optional(),
+  repositories: z.array(RepositorySchema).min(1, { error: 'must list at least one repository' }),
+});
+
+/** What a user writes. */
+export type PipelineConfigInput = z.input<typeof PipelineConfigSchema>;
+/** What the app works with after validation and defaults. */
+export type PipelineConfig = z.output<typeof PipelineConfigSchema>;
+export type RepositoryConfig = PipelineConfig['repositories'][number];
+export type DeployConfig = NonNullable<RepositoryConfig['deploy']>;
+export type ShareConfig = z.output<typeof ShareSchema>;
+
+/**
+ * The part of a repository name that is safe in CodeBuild project and stack names, which take
+ * neither "/" nor ".". Two names that map to the same suffix are rejected as duplicates.
+ */
+export function projectSuffix(repositoryName: string): string {
+  return repositoryName.replace(/[^A-Za-z0-9-]/g, '-');
+}

@@ -1,0 +1,32 @@
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import type { Construct } from 'constructs';
+import type { PipelineConfig, RepositoryConfig } from './config/schema';
+import { ImageRepository } from './constructs/image-repository';
+
+export interface RepositoryStackProps extends StackProps {
+  /** The validated config (installation-wide settings such as the name prefix). */
+  readonly config: PipelineConfig;
+  /** The repository this stack serves. */
+  readonly repository: RepositoryConfig;
+  /** The shared artifact bucket the build writes deploy artifacts to. */
+  readonly artifactBucket: s3.IBucket;
+}
+
+/**
+ * One configured repository's registry and build. A stack per repository keeps every stack far
+ * below CloudFormation's 500-resource limit however many repositories a config lists, and lets a
+ * repository be added or removed without touching the others.
+ */
+export class RepositoryStack extends Stack {
+  public readonly imageRepository: ImageRepository;
+
+  constructor(scope: Construct, id: string, props: RepositoryStackProps) {
+    super(scope, id, props);
+    this.imageRepository = new ImageRepository(this, 'Images', { repository: props.repository });
+    new CfnOutput(this, 'RepositoryUri', {
+      value: this.imageRepository.repository.repositoryUri,
+      description: `ECR repository of ${props.repository.name}`,
+    });
+  }
+}

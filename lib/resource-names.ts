@@ -1,0 +1,31 @@
+import { projectSuffix, type RepositoryConfig } from './config/schema';
+
+/**
+ * Names that cross stack boundaries. They are derived, never looked up, so that the shared stack
+ * can grant on a build project that a repository stack creates without a cross-stack reference.
+ */
+
+/** The CodeBuild project that builds one configured repository. */
+export function buildProjectName(prefix: string, repo: Pick<RepositoryConfig, 'name'>): string {
+  return `${prefix}-${projectSuffix(repo.name)}`;
+}
+
+/** The stack that holds one repository's registry and build project. */
+export function repositoryStackName(prefix: string, repo: Pick<RepositoryConfig, 'name'>): string {
+  return `${prefix}-repo-${projectSuffix(repo.name)}`;
+}
+
+/** The stack that holds one repository's ECS service and its deploy pipeline. */
+export function serviceStackName(prefix: string, repo: Pick<RepositoryConfig, 'name'>): string {
+  return `${prefix}-service-${projectSuffix(repo.name)}`;
+}
+
+/** The stable key of a repository's deploy artifact in the artifact bucket. */
+export function artifactKey(repo: Pick<RepositoryConfig, 'name'>): string {
+  return `artifacts/${projectSuffix(repo.name)}/deploy.zip`;
+}
+
+/** The prefix a repository's build may write under in the artifact bucket. */
+export function artifactPrefix(repo: Pick<RepositoryConfig, 'name'>): string {
+  return `artifacts/${projectSuffix(repo.name)}/`;
+}

@@ -1,0 +1,85 @@
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+import { Template } from 'aws-cdk-lib/assertions';
+import { Bucket } from 'aws-cdk-lib/aws-s3';
+import { buildApp, generatedConfig, ROOT, sampleConfig } from './support/app';
+
+/** CloudFormation's hard limit of resources in one stack. */
+const STACK_RESOURCE_LIMIT = 500;
+
+function resourceCount(template: Template): number {
+  return Object.keys(template.toJSON().Resources ?? {}).length;
+}
+
+describe('the pushline app', () => {
+  test('GIVEN the sample config WHEN synthesized with cdk-nag AwsSolutions THEN no rule fails', () => {
+    const { app } = buildApp(sampleConfig(), { nag: true });
+    // In-memory synthesis throws the nag report when any rule fails without an acknowledgement.
+    expect(() => app.synth()).not.toThrow();
+  });
+
+  test('GIVEN a resource that breaks an AwsSolutions rule WHEN synthesized THEN synthesis fails naming the rule', () => {
+    const { app, stacks } = buildApp(sampleConfig(), { nag: true });
+    new Bucket(stacks.shared, 'CarelessBucket');
+    expect(() => app.synth()).toThrow(/AwsSolutions-S1/);
+  });
+
+  test('GIVEN the sample config THEN there is one shared stack and one stack per repository', () => {
+    const { stacks } = buildApp(sampleConfig());
+    expect(stacks.shared.stackName).toBe('pushline-shared');
+    expect(stacks.repositories.map((s) => s.stackName)).toEqual([
+      'pushline-repo-shop-api',
+      'pushline-repo-shop-web',
+      'pushline-repo-tools-batch',
+    ]);
+  });
+
+  test('GIVEN 50 repositories WHEN synthesized with cdk-nag THEN every stack stays far below the 500-resource limit', () => {
+    const { app, stacks } = buildApp(generatedConfig(50), { nag: true });
+    const assembly = app.synth();
+    const counts = assembly.stacks.map((s) => ({
+      stack: s.stackName,
+      resources: Object.keys((s.template as { Resources?: object }).Resources ?? {}).length,
+    }));
+    const largest = counts.reduce((a, b) => (b.resources > a.resources ? b : a));
+    process.stdout.write(
+      `50 repositories: ${counts.length} stacks, largest ${largest.stack} with ${largest.resources} resources\n`,
+    );
+    expect(stacks.repositories).toHaveLength(50);
+    expect(largest.resources).toBeLessThan(STACK_RESOURCE_LIMIT / 2);
+    expect(resourceCount(Template.fromStack(stacks.shared))).toBeLessThan(STACK_RESOURCE_LIMIT / 2);
+  });
+
+  test('GIVEN a config with mistakes WHEN cdk synth runs THEN it exits non-zero with one line per mistake and no stack trace', () => {
+    let stderr = '';
+    let status = 0;
+    try {
+      execFileSync(
+        'npx',
+        [
+          'cdk',
+          'synth',
+          '--quiet',
+          '-o',
+          join(ROOT, 'cdk.out.test'),
+          '-c',
+          'config=test/fixtures/config/mistakes.yaml',
+        ],
+        {
+          cwd: ROOT,
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
+    } catch (err) {
+      const failure = err as { status: number; stderr: string };
+      status = failure.status;
+      stderr = failure.stderr;
+    }
+    expect(status).not.toBe(0);
+    const problemLines = stderr.split('\n').filter((line) => line.startsWith('  - '));
+    expect(problemLines.length).toBeGreaterThanOrEqual(7);
+    expect(stderr).toContain('webhook.allowedCidrs[1]');
+    expect(stderr).not.toMatch(/^\s+at .+\(.+:\d+:\d+\)$/m);
+  });
+});

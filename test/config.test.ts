@@ -1,0 +1,108 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expandCidrs, isCidr } from '../lib/config';
+import { configJsonSchema } from '../lib/config/json-schema';
+import { ConfigError, loadConfig, parseConfig } from '../lib/config/load';
+import { ROOT, SAMPLE_CONFIG } from './support/app';
+
+function problemsOf(text: string): readonly string[] {
+  try {
+    parseConfig(text);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  throw new Error('expected the config to be rejected');
+}
+
+const MINIMAL_REPO = `
+  - name: shop-api
+    source:
+      provider: github
+      repository: example/shop-api
+      cloneUrl: git@github.com:example/shop-api.git`;
+
+describe('pipeline.config.yaml', () => {
+  test('GIVEN the shipped sample WHEN loaded THEN it validates with defaults filled in', () => {
+    const config = loadConfig(SAMPLE_CONFIG);
+    expect(config.repositories.map((r) => r.source.provider).sort()).toEqual(['backlog', 'github', 'gitlab']);
+    expect(config.repositories.some((r) => r.deploy !== undefined)).toBe(true);
+    const web = config.repositories.find((r) => r.name === 'shop-web');
+    expect(web?.build).toEqual({
+      computeType: 'small',
+      timeoutMinutes: 30,
+      concurrentBuildLimit: 2,
+      logRetentionDays: 30,
+    });
+  });
+
+  test('GIVEN a file with every kind of mistake WHEN loaded THEN each is reported on its own line naming the field and value', () => {
+    const problems = problemsOf(readFileSync(join(__dirname, 'fixtures', 'config', 'mistakes.yaml'), 'utf8'));
+    const expected: [string, string][] = [
+      ['webhook.allowedCidrs[1]', '"123.45.678.90/32"'],
+      ['repositories[0].share.accounts[0]', '"12345678901"'],
+      ['repositories[0].source.provider', '"bitbucket"'],
+      ['repositories[1].name', 'duplicates repositories[0].name'],
+      ['repositories[2].name', '"Shop_API!"'],
+      ['repositories[2].branches[0]', '""'],
+      ['repositories[2].brnaches', 'unknown field'],
+    ];
+    for (const [field, detail] of expected) {
+      expect(problems.some((p) => p.startsWith(`${field}:`) && p.includes(detail))).toBe(true);
+    }
+    expect(problems.length).toBeGreaterThanOrEqual(expected.length);
+  });
+
+  test('GIVEN an unknown top-level key WHEN loaded THEN the typo is an error, not ignored', () => {
+    const problems = problemsOf(`webhok:\n  allowedCidrs: [backlog-jp]\nrepositories:${MINIMAL_REPO}\n`);
+    expect(problems).toContainEqual(expect.stringMatching(/^webhok: unknown field/));
+    expect(problems).toContainEqual(expect.stringMatching(/^webhook: .*\(missing\)/));
+  });
+
+  test('GIVEN YAML that does not parse WHEN loaded THEN the line is named', () => {
+    expect(problemsOf('webhook: [\n')[0]).toMatch(/^YAML line \d+/);
+  });
+
+  test('GIVEN a branch written as a full ref WHEN loaded THEN the error says to use the name', () => {
+    const problems = problemsOf(
+      `webhook: { allowedCidrs: [10.0.0.0/8] }\nrepositories:${MINIMAL_REPO}\n    branches: [refs/heads/main]\n`,
+    );
+    expect(problems).toEqual([
+      expect.stringContaining('repositories[0].branches[0]: give the branch or tag name'),
+    ]);
+  });
+
+  test('GIVEN a missing file WHEN loaded THEN the error says so without a stack trace', () => {
+    expect(() => loadConfig(join(ROOT, 'no-such.yaml'))).toThrow(/cannot read the file: ENOENT/);
+  });
+
+  test.each([
+    ['203.0.113.0/24', true],
+    ['203.0.113.7', true],
+    ['2001:db8::/32', true],
+    ['123.45.678.90/32', false],
+    ['10.0.0.0/33', false],
+    ['10.0.0.0/', false],
+    ['backlog-jp', false],
+  ])('isCidr(%s) is %s', (value, valid) => {
+    expect(isCidr(value)).toBe(valid);
+  });
+
+  test('GIVEN presets and bare addresses WHEN expanded THEN presets become their CIDRs and addresses single hosts', () => {
+    const cidrs = expandCidrs(['backlog-jp', '198.51.100.7', '2001:db8::1', '54.248.107.22/32']);
+    expect(cidrs).toContain('54.248.107.22/32');
+    expect(cidrs).toContain('198.51.100.7/32');
+    expect(cidrs).toContain('2001:db8::1/128');
+    expect(cidrs.filter((c) => c === '54.248.107.22/32')).toHaveLength(1);
+  });
+
+  test('GIVEN the zod schema WHEN rendered as JSON Schema THEN it equals the committed pipeline.config.schema.json (run npm run schema)', () => {
+    expect(readFileSync(join(ROOT, 'pipeline.config.schema.json'), 'utf8')).toBe(configJsonSchema());
+  });
+
+  test('GIVEN the sample config THEN it points editors at the committed schema', () => {
+    expect(readFileSync(SAMPLE_CONFIG, 'utf8').split('\n')[0]).toBe(
+      '# yaml-language-server: $schema=./pipeline.config.schema.json',
+    );
+  });
+});
