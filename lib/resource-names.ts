@@ -29,3 +29,17 @@ export function artifactKey(repo: Pick<RepositoryConfig, 'name'>): string {
 export function artifactPrefix(repo: Pick<RepositoryConfig, 'name'>): string {
   return `artifacts/${projectSuffix(repo.name)}/`;
 }
+
+/**
+ * The SSM parameters through which a repository's service stack hands the build its deploy
+ * templates (`taskdef.json` with the `<IMAGE1_NAME>` placeholder, and `appspec.yaml`). The service
+ * stack writes them from the same task definition it deploys, so the two never drift apart; the
+ * build project reads them as PARAMETER_STORE environment variables.
+ */
+export function deployTemplateParameterName(
+  prefix: string,
+  repo: Pick<RepositoryConfig, 'name'>,
+  template: 'taskdef' | 'appspec',
+): string {
+  return `/${prefix}/${projectSuffix(repo.name)}/deploy/${template}`;
+}
