@@ -1,0 +1,346 @@
+#!/usr/bin/env bash
+# The steps of a pushline image build, called from buildspec.yml as
+#   pushline-build.sh check|login|image|artifact
+# and sourced by the tests (which then call the functions one by one).
+#
+# Inputs (environment):
+#   COMMIT_SHA, GIT_REF, CLONE_URL          the pushed commit (StartBuild overrides)
+#   GIT_SSH_KEY                             deploy key, private half (Secrets Manager)
+#   GIT_KNOWN_HOSTS                         pinned host keys, known_hosts lines
+#   IMAGE_REPOSITORY_URI                    <registry>/<repository>, no tag
+#   CACHE_TAG                               registry cache tag (default buildcache)
+#   DOCKER_CONTEXT, DOCKERFILE, DOCKER_TARGET, DOCKER_PLATFORMS (comma list),
+#   DOCKER_BUILD_ARGS (KEY=VALUE lines)     what to build
+#   BUILD_SECRET_IDS, BUILD_SECRET_<n>      BuildKit secret ids and their values, by position
+#   PULL_THROUGH_REGISTRY                   ECR registry host of the pull-through caches
+#   TASKDEF_TEMPLATE, APPSPEC_TEMPLATE      deploy templates (SSM), copied into the artifact
+#   ARTIFACT_BUCKET, ARTIFACT_KEY           where the artifact zip goes
+#   SOURCE_PROVIDER, SOURCE_REPOSITORY, DELIVERY_ID   only logged
+#
+# Switches for running outside CodeBuild (each replaces one AWS call or CodeBuild default):
+#   REGISTRY_LOGIN=skip       do not log in to ECR (a local registry needs no login)
+#   ARTIFACT_DIR=<dir>        copy the zip to <dir>/<ARTIFACT_KEY> instead of uploading it to S3
+#   REGISTRY_INSECURE=true    the registry speaks plain HTTP (manifest look-ups use --insecure)
+#   DOCKER_CLI=<path>         the docker client to use (default: docker on PATH)
+#   DOCKER_BUILD_NETWORK=host build steps use the host network (a daemon without a bridge)
+#   BUILDER=auto|buildx|classic   force one build path (default: buildx when the client has it)
+#   PUSHLINE_WORK_DIR=<dir>   where the checkout and the artifact are made (default /tmp/pushline)
+
+set -euo pipefail
+
+log() { printf 'pushline: %s\n' "$*" >&2; }
+die() {
+  printf 'pushline: error: %s\n' "$*" >&2
+  exit 1
+}
+
+docker_cli() { "${DOCKER_CLI:-docker}" "$@"; }
+
+work_dir() { printf '%s\n' "${PUSHLINE_WORK_DIR:-/tmp/pushline}"; }
+
+short_sha() { printf '%s\n' "${1:0:12}"; }
+
+registry_host() { printf '%s\n' "${1%%/*}"; }
+
+# Fails with one line per missing or malformed input, so a misconfigured project says everything at once.
+validate_inputs() {
+  local problems=()
+  [[ "${COMMIT_SHA:-}" =~ ^[0-9a-f]{40}$ ]] ||
+    problems+=("COMMIT_SHA must be the full 40-hex commit id, got '${COMMIT_SHA:-}'")
+  [[ "${GIT_REF:-}" =~ ^refs/(heads|tags)/.+ ]] ||
+    problems+=("GIT_REF must be refs/heads/<branch> or refs/tags/<tag>, got '${GIT_REF:-}'")
+  [[ -n "${CLONE_URL:-}" ]] || problems+=("CLONE_URL is empty")
+  [[ -n "${IMAGE_REPOSITORY_URI:-}" ]] || problems+=("IMAGE_REPOSITORY_URI is empty")
+  [[ "${IMAGE_REPOSITORY_URI:-}" != *:* || "${IMAGE_REPOSITORY_URI%%/*}" == *:* ]] ||
+    problems+=("IMAGE_REPOSITORY_URI must not carry a tag, got '${IMAGE_REPOSITORY_URI:-}'")
+  if [[ -n "${TASKDEF_TEMPLATE:-}" && -z "${APPSPEC_TEMPLATE:-}" ]] ||
+    [[ -z "${TASKDEF_TEMPLATE:-}" && -n "${APPSPEC_TEMPLATE:-}" ]]; then
+    problems+=("TASKDEF_TEMPLATE and APPSPEC_TEMPLATE come together: set both (deployed repository) or neither")
+  fi
+  if [[ -z "${ARTIFACT_DIR:-}" && -z "${ARTIFACT_BUCKET:-}" ]]; then
+    problems+=("ARTIFACT_BUCKET is empty (or set ARTIFACT_DIR to keep the artifact on disk)")
+  fi
+  [[ -n "${ARTIFACT_KEY:-}" ]] || problems+=("ARTIFACT_KEY is empty")
+  if ((${#problems[@]} > 0)); then
+    printf 'pushline: error: %s\n' "${problems[@]}" >&2
+    return 1
+  fi
+}
+
+check_tools() {
+  local tool missing=()
+  for tool in git ssh ssh-agent ssh-add ssh-keygen zip "${DOCKER_CLI:-docker}"; do
+    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+  done
+  if [[ "${REGISTRY_LOGIN:-}" != skip || -z "${ARTIFACT_DIR:-}" ]]; then
+    command -v aws >/dev/null 2>&1 || missing+=("aws")
+  fi
+  ((${#missing[@]} == 0)) || die "missing tools on the build host: ${missing[*]}"
+}
+
+registry_login() {
+  if [[ "${REGISTRY_LOGIN:-}" == skip ]]; then
+    log "registry login skipped (REGISTRY_LOGIN=skip)"
+    return 0
+  fi
+  local host
+  host=$(registry_host "$IMAGE_REPOSITORY_URI")
+  aws ecr get-login-password --region "${AWS_REGION:-${AWS_DEFAULT_REGION:-}}" |
+    docker_cli login --username AWS --password-stdin "$host"
+}
+
+# True when the registry already holds <ref>: tags are immutable, so it is the image of that commit.
+image_exists() {
+  local flags=()
+  [[ "${REGISTRY_INSECURE:-}" == true ]] && flags+=(--insecure)
+  docker_cli manifest inspect "${flags[@]}" "$1" >/dev/null 2>&1
+}
+
+# Writes the deploy key (0600) into a fresh temporary directory, loads it into an ssh-agent whose
+# socket lives there too, and deletes the key file again: from then on only the agent holds it.
+# Sets SSH_DIR, SSH_AUTH_SOCK and SSH_AGENT_PID; stop_ssh undoes all of it.
+start_ssh() {
+  [[ -n "${GIT_SSH_KEY:-}" ]] ||
+    die "GIT_SSH_KEY is empty: put the deploy key's private half into the repository's SSH key secret (README, Builds)"
+  [[ -n "${GIT_KNOWN_HOSTS:-}" ]] ||
+    die "no pinned host key (GIT_KNOWN_HOSTS is empty): set source.knownHosts in the config; pushline never trusts a host key on first use"
+  SSH_DIR=$(mktemp -d "${TMPDIR:-/tmp}/pushline-ssh.XXXXXX")
+  chmod 700 "$SSH_DIR"
+  (
+    umask 077
+    printf '%s\n' "$GIT_SSH_KEY" >"$SSH_DIR/deploy-key"
+  )
+  printf '%s\n' "$GIT_KNOWN_HOSTS" >"$SSH_DIR/known_hosts"
+  if ! ssh-keygen -y -f "$SSH_DIR/deploy-key" >/dev/null 2>&1; then
+    rm -f "$SSH_DIR/deploy-key"
+    die "GIT_SSH_KEY is not an unencrypted SSH private key: put the deploy key's private half (-----BEGIN OPENSSH PRIVATE KEY----- ...) into the secret"
+  fi
+  local agent_output
+  agent_output=$(ssh-agent -s -a "$SSH_DIR/agent.sock")
+  SSH_AGENT_PID=$(sed -n 's/^SSH_AGENT_PID=\([0-9]*\);.*/\1/p' <<<"$agent_output")
+  export SSH_AUTH_SOCK="$SSH_DIR/agent.sock" SSH_AGENT_PID
+  ssh-add -q "$SSH_DIR/deploy-key" 2>/dev/null
+  rm -f "$SSH_DIR/deploy-key"
+  export GIT_SSH_COMMAND="ssh -F /dev/null -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=$SSH_DIR/known_hosts -o GlobalKnownHostsFile=/dev/null -o IdentityAgent=$SSH_DIR/agent.sock"
+}
+
+stop_ssh() {
+  if [[ -n "${SSH_AGENT_PID:-}" ]]; then
+    kill "$SSH_AGENT_PID" 2>/dev/null || true
+    unset SSH_AGENT_PID
+  fi
+  if [[ -n "${SSH_DIR:-}" ]]; then
+    rm -rf "$SSH_DIR"
+    unset SSH_DIR
+  fi
+}
+
+# Fetches exactly COMMIT_SHA into <dir>, shallow. Servers that refuse to hand out a commit by id get
+# asked for the ref instead; the commit must then be in its history, else it was force-pushed away.
+fetch_commit() {
+  local dir=$1
+  rm -rf "$dir"
+  git init -q "$dir"
+  git -C "$dir" remote add origin "$CLONE_URL"
+  if git -C "$dir" fetch -q --no-tags --depth 1 origin "$COMMIT_SHA" 2>"$dir/.git/fetch-by-id.log"; then
+    log "fetched $COMMIT_SHA by id (shallow)"
+  else
+    log "the server did not hand out $COMMIT_SHA by id ($(tail -n 1 "$dir/.git/fetch-by-id.log")); fetching $GIT_REF"
+    git -C "$dir" fetch -q --no-tags --depth "${FETCH_FALLBACK_DEPTH:-50}" origin "+$GIT_REF:refs/pushline/ref" ||
+      die "cannot fetch $GIT_REF from $CLONE_URL: is the deploy key registered and the host key pinned?"
+    if ! git -C "$dir" cat-file -e "$COMMIT_SHA^{commit}" 2>/dev/null; then
+      git -C "$dir" fetch -q --no-tags --unshallow origin "+$GIT_REF:refs/pushline/ref" 2>/dev/null || true
+    fi
+    git -C "$dir" cat-file -e "$COMMIT_SHA^{commit}" 2>/dev/null ||
+      die "commit $COMMIT_SHA is no longer in $GIT_REF of $CLONE_URL (force-pushed away?); push again to build the new head"
+  fi
+  git -C "$dir" -c advice.detachedHead=false checkout -q --detach "$COMMIT_SHA"
+  [[ "$(git -C "$dir" rev-parse HEAD)" == "$COMMIT_SHA" ]] || die "checked out $(git -C "$dir" rev-parse HEAD), expected $COMMIT_SHA"
+}
+
+# buildx when the client has it (CodeBuild images), the classic BuildKit client otherwise.
+builder_kind() {
+  case "${BUILDER:-auto}" in
+  buildx | classic) printf '%s\n' "$BUILDER" ;;
+  auto) if docker_cli buildx version >/dev/null 2>&1; then echo buildx; else echo classic; fi ;;
+  *) die "BUILDER must be auto, buildx or classic, got '$BUILDER'" ;;
+  esac
+}
+
+# Writes each BuildKit secret into <dir> (0600) and prints one --secret flag per line.
+secret_flags() {
+  local dir=$1 ids index=0 id var
+  read -r -a ids <<<"${BUILD_SECRET_IDS:-}"
+  for id in "${ids[@]}"; do
+    var="BUILD_SECRET_$index"
+    [[ -n "${!var:-}" ]] || die "build secret '$id' ($var) is empty: fill its Secrets Manager secret"
+    (
+      umask 077
+      printf '%s' "${!var}" >"$dir/build-secret-$index"
+    )
+    printf -- '--secret\nid=%s,src=%s\n' "$id" "$dir/build-secret-$index"
+    index=$((index + 1))
+  done
+}
+
+# Fills the global BUILD_COMMAND with the build (and, for buildx, push) of <source dir>.
+# Secrets are passed as files in <secret dir>, never as build arguments.
+compose_build_command() {
+  local source_dir=$1 secret_dir=$2 kind repo sha short cache_ref line
+  kind=$(builder_kind)
+  repo=$IMAGE_REPOSITORY_URI
+  sha=$COMMIT_SHA
+  short=$(short_sha "$sha")
+  cache_ref="$repo:${CACHE_TAG:-buildcache}"
+  local context="$source_dir/${DOCKER_CONTEXT:-.}"
+  local dockerfile="$source_dir/${DOCKERFILE:-${DOCKER_CONTEXT:-.}/Dockerfile}"
+
+  local common=(--progress plain --ssh default --file "$dockerfile")
+  local secret_text secret_lines=()
+  secret_text=$(secret_flags "$secret_dir")
+  [[ -z "$secret_text" ]] || mapfile -t secret_lines <<<"$secret_text"
+  common+=("${secret_lines[@]}")
+  common+=(--label "org.opencontainers.image.revision=$sha")
+  common+=(--label "org.opencontainers.image.source=$CLONE_URL")
+  common+=(--label "org.opencontainers.image.created=$(date -u +%Y-%m-%dT%H:%M:%SZ)")
+  while IFS= read -r line; do
+    [[ -n "$line" ]] && common+=(--build-arg "$line")
+  done <<<"${DOCKER_BUILD_ARGS:-}"
+  [[ -n "${PULL_THROUGH_REGISTRY:-}" ]] && common+=(--build-arg "PULL_THROUGH_REGISTRY=$PULL_THROUGH_REGISTRY")
+  [[ -n "${DOCKER_TARGET:-}" ]] && common+=(--target "$DOCKER_TARGET")
+  [[ -n "${DOCKER_BUILD_NETWORK:-}" ]] && common+=(--network "$DOCKER_BUILD_NETWORK")
+
+  if [[ "$kind" == buildx ]]; then
+    BUILD_COMMAND=("${DOCKER_CLI:-docker}" buildx build "${common[@]}")
+    [[ -n "${DOCKER_PLATFORMS:-}" ]] && BUILD_COMMAND+=(--platform "$DOCKER_PLATFORMS")
+    BUILD_COMMAND+=(
+      --cache-from "type=registry,ref=$cache_ref"
+      --cache-to "type=registry,ref=$cache_ref,mode=max,image-manifest=true,oci-mediatypes=true"
+      --tag "$repo:$sha" --tag "$repo:$short" --push "$context"
+    )
+  else
+    [[ "${DOCKER_PLATFORMS:-}" != *,* ]] ||
+      die "DOCKER_PLATFORMS=$DOCKER_PLATFORMS needs docker buildx, which this build host lacks"
+    BUILD_COMMAND=("${DOCKER_CLI:-docker}" build "${common[@]}")
+    [[ -n "${DOCKER_PLATFORMS:-}" ]] && BUILD_COMMAND+=(--platform "$DOCKER_PLATFORMS")
+    BUILD_COMMAND+=(
+      --build-arg BUILDKIT_INLINE_CACHE=1 --cache-from "$cache_ref"
+      --tag "$repo:$sha" --tag "$repo:$short" --tag "$cache_ref" "$context"
+    )
+  fi
+}
+
+# Multi-platform builds on one host emulate the foreign architectures with QEMU (README, Builds).
+ensure_buildx_builder() {
+  docker_cli buildx inspect pushline >/dev/null 2>&1 && return 0
+  local opts=()
+  [[ -n "${BUILDKIT_IMAGE:-}" ]] && opts+=(--driver-opt "image=$BUILDKIT_IMAGE")
+  docker_cli buildx create --name pushline --driver docker-container "${opts[@]}" --use >/dev/null
+  if [[ "${DOCKER_PLATFORMS:-}" == *,* ]]; then
+    docker_cli run --privileged --rm "${BINFMT_IMAGE:-tonistiigi/binfmt}" --install all >/dev/null
+  fi
+}
+
+push_classic() {
+  local repo=$IMAGE_REPOSITORY_URI short
+  short=$(short_sha "$COMMIT_SHA")
+  docker_cli push "$repo:$COMMIT_SHA"
+  docker_cli push "$repo:$short"
+  # The cache tag must stay movable; if the registry refuses (tag immutability without an exclusion
+  # for it) the next build is only slower, so this is a warning.
+  docker_cli push "$repo:${CACHE_TAG:-buildcache}" ||
+    log "warning: could not push the cache tag ${CACHE_TAG:-buildcache}; the next build starts cold"
+}
+
+# A commit whose full-SHA image exists is done; only a missing short tag is added.
+complete_existing_image() {
+  local repo=$IMAGE_REPOSITORY_URI short
+  short=$(short_sha "$COMMIT_SHA")
+  log "$repo:$COMMIT_SHA is already in the registry (tags are immutable): nothing to build or push"
+  image_exists "$repo:$short" && return 0
+  log "adding the missing tag $short"
+  if [[ "$(builder_kind)" == buildx ]]; then
+    docker_cli buildx imagetools create --tag "$repo:$short" "$repo:$COMMIT_SHA"
+  else
+    docker_cli pull -q "$repo:$COMMIT_SHA" >/dev/null
+    docker_cli tag "$repo:$COMMIT_SHA" "$repo:$short"
+    docker_cli push "$repo:$short"
+  fi
+}
+
+build_image() {
+  local repo=$IMAGE_REPOSITORY_URI
+  log "building $COMMIT_SHA of ${SOURCE_REPOSITORY:-$CLONE_URL} (${GIT_REF}, provider ${SOURCE_PROVIDER:-?}, delivery ${DELIVERY_ID:-?})"
+  if image_exists "$repo:$COMMIT_SHA"; then
+    complete_existing_image
+    return 0
+  fi
+  trap stop_ssh EXIT
+  start_ssh
+  local source_dir
+  source_dir="$(work_dir)/source"
+  mkdir -p "$(work_dir)"
+  fetch_commit "$source_dir"
+  compose_build_command "$source_dir" "$SSH_DIR"
+  log "builder: $(builder_kind)"
+  if [[ "$(builder_kind)" == buildx ]]; then
+    ensure_buildx_builder
+    "${BUILD_COMMAND[@]}"
+  else
+    DOCKER_BUILDKIT=1 "${BUILD_COMMAND[@]}"
+    push_classic
+  fi
+  log "pushed $repo:$COMMIT_SHA and $repo:$(short_sha "$COMMIT_SHA")"
+}
+
+# imageDetail.json always; taskdef.json and appspec.yaml verbatim for deployed repositories.
+write_artifact() {
+  local dir
+  dir="$(work_dir)/artifact"
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  printf '{"ImageURI":"%s:%s"}\n' "$IMAGE_REPOSITORY_URI" "$COMMIT_SHA" >"$dir/imageDetail.json"
+  local files=(imageDetail.json)
+  if [[ -n "${TASKDEF_TEMPLATE:-}" ]]; then
+    printf '%s' "$TASKDEF_TEMPLATE" >"$dir/taskdef.json"
+    printf '%s' "$APPSPEC_TEMPLATE" >"$dir/appspec.yaml"
+    files+=(taskdef.json appspec.yaml)
+  fi
+  (cd "$dir" && zip -q -X deploy.zip "${files[@]}")
+  printf '%s\n' "$dir/deploy.zip"
+}
+
+upload_artifact() {
+  local zip=$1
+  if [[ -n "${ARTIFACT_DIR:-}" ]]; then
+    mkdir -p "$(dirname "$ARTIFACT_DIR/$ARTIFACT_KEY")"
+    cp "$zip" "$ARTIFACT_DIR/$ARTIFACT_KEY"
+    log "artifact written to $ARTIFACT_DIR/$ARTIFACT_KEY (ARTIFACT_DIR)"
+  else
+    aws s3 cp --only-show-errors "$zip" "s3://$ARTIFACT_BUCKET/$ARTIFACT_KEY"
+    log "artifact uploaded to s3://$ARTIFACT_BUCKET/$ARTIFACT_KEY"
+  fi
+}
+
+main() {
+  case "${1:-}" in
+  check)
+    validate_inputs
+    check_tools
+    ;;
+  login) registry_login ;;
+  image) build_image ;;
+  artifact)
+    if [[ "${CODEBUILD_BUILD_SUCCEEDING:-1}" != 1 ]]; then
+      log "the build failed: no artifact, so no deployment"
+      return 0
+    fi
+    upload_artifact "$(write_artifact)"
+    ;;
+  *) die "usage: pushline-build.sh check|login|image|artifact" ;;
+  esac
+}
+
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+  main "$@"
+fi

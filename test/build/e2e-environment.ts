@@ -1,0 +1,164 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { type RunBuildspecResult, runBuildspec } from '../../local/buildspec-runner';
+import {
+  type DockerDaemon,
+  type LocalTool,
+  missingTools,
+  type RegistryDaemon,
+  type SshDaemon,
+  startDockerd,
+  startRegistry,
+  startSshd,
+  stopAll,
+  TOOL_PATHS,
+} from '../../local/daemons';
+
+export const BUILDSPEC_DIR = resolve(__dirname, '..', '..', 'buildspec');
+
+export const E2E_TOOLS: readonly LocalTool[] = [
+  'dockerd',
+  'docker',
+  'docker-registry',
+  'sshd',
+  'ssh-keygen',
+  'git',
+  'busybox',
+  'skopeo',
+  'zip',
+  'unzip',
+];
+
+/**
+ * Why the end-to-end build cannot run here, or undefined when it can. Outside CI a missing tool
+ * skips it (with a loud message); in CI (`CI=true`, where .ci/run installs everything) it fails.
+ */
+export function e2eUnavailableReason(): string | undefined {
+  const missing = missingTools(E2E_TOOLS);
+  if (missing.length > 0) {
+    return `missing ${missing.map((t) => TOOL_PATHS[t]).join(', ')}. Install with: sudo apt-get update && sudo apt-get install -y docker.io docker-registry openssh-server git busybox-static skopeo zip unzip`;
+  }
+  if (process.getuid?.() !== 0) return 'dockerd must run as root';
+  return undefined;
+}
+
+/** A deploy key pair made for the test, as a user would with ssh-keygen. */
+export interface DeployKey {
+  readonly privateKey: string;
+  readonly publicKey: string;
+}
+
+export function makeDeployKey(dir: string): DeployKey {
+  const file = join(dir, 'deploy-key');
+  execFileSync(TOOL_PATHS['ssh-keygen'], ['-q', '-t', 'ed25519', '-N', '', '-C', 'pushline-e2e', '-f', file]);
+  const privateKey = readFileSync(file, 'utf8');
+  const publicKey = readFileSync(`${file}.pub`, 'utf8').trim();
+  rmSync(file);
+  return { privateKey, publicKey };
+}
+
+/** The local world of one end-to-end run: Git over SSH, a registry and a Docker engine. */
+export interface BuildWorld {
+  readonly dir: string;
+  readonly deployKey: DeployKey;
+  readonly sshd: SshDaemon;
+  readonly registry: RegistryDaemon;
+  readonly dockerd: DockerDaemon;
+  readonly imageRepositoryUri: string;
+  stop(): Promise<void>;
+}
+
+export async function startBuildWorld(repositoryName = 'shop-api'): Promise<BuildWorld> {
+  const dir = mkdtempSync(join(tmpdir(), 'pl-e2e-'));
+  const deployKey = makeDeployKey(dir);
+  let sshd: SshDaemon | undefined;
+  let registry: RegistryDaemon | undefined;
+  let dockerd: DockerDaemon | undefined;
+  try {
+    sshd = await startSshd({ authorizedKeys: [deployKey.publicKey] });
+    registry = await startRegistry();
+    dockerd = await startDockerd();
+  } catch (err) {
+    await stopAll([sshd, registry, dockerd]);
+    throw err;
+  }
+  const daemons = [sshd, registry, dockerd];
+  return {
+    dir,
+    deployKey,
+    sshd,
+    registry,
+    dockerd,
+    imageRepositoryUri: `${registry.address}/${repositoryName}`,
+    stop: async () => {
+      await stopAll(daemons);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The environment a CodeBuild project plus a webhook's overrides would give, pointed at the local world. */
+export function localBuildEnv(
+  world: BuildWorld,
+  build: { commitSha: string; clonePath: string; deliveryId: string },
+  extra: Record<string, string> = {},
+): Record<string, string> {
+  return {
+    COMMIT_SHA: build.commitSha,
+    GIT_REF: 'refs/heads/main',
+    CLONE_URL: world.sshd.cloneUrl(build.clonePath),
+    SOURCE_PROVIDER: 'github',
+    SOURCE_REPOSITORY: 'example-org/shop-api',
+    DELIVERY_ID: build.deliveryId,
+    GIT_SSH_KEY: world.deployKey.privateKey,
+    GIT_KNOWN_HOSTS: world.sshd.knownHostsLine,
+    IMAGE_REPOSITORY_URI: world.imageRepositoryUri,
+    ARTIFACT_KEY: 'artifacts/shop-api/deploy.zip',
+    ARTIFACT_DIR: join(world.dir, 'artifacts'),
+    PUSHLINE_WORK_DIR: join(world.dir, 'work'),
+    REGISTRY_LOGIN: 'skip',
+    REGISTRY_INSECURE: 'true',
+    DOCKER_CLI: TOOL_PATHS.docker,
+    DOCKER_HOST: world.dockerd.host,
+    DOCKER_BUILD_NETWORK: 'host',
+    ...extra,
+  };
+}
+
+export function runLocalBuild(
+  env: Record<string, string>,
+  onLog?: (line: string) => void,
+): Promise<RunBuildspecResult> {
+  return runBuildspec({
+    buildspecPath: join(BUILDSPEC_DIR, 'buildspec.yml'),
+    cwd: BUILDSPEC_DIR,
+    env,
+    onLog,
+  });
+}
+
+/** BuildKit's plain progress: the titles of the steps it answered from cache. */
+export function cachedSteps(log: readonly string[]): string[] {
+  const titles = new Map<string, string>();
+  const cached: string[] = [];
+  for (const line of log) {
+    const title = /^#(\d+) (\[.*)$/.exec(line);
+    if (title?.[1] && title[2]) titles.set(title[1], title[2]);
+    const hit = /^#(\d+) CACHED$/.exec(line);
+    if (hit?.[1]) cached.push(titles.get(hit[1]) ?? `#${hit[1]}`);
+  }
+  return cached;
+}
+
+/** The titles of the Dockerfile steps BuildKit executed (not cached). */
+export function executedSteps(log: readonly string[]): string[] {
+  const cached = new Set(cachedSteps(log));
+  const titles = new Set<string>();
+  for (const line of log) {
+    const title = /^#\d+ (\[\d+\/\d+\] .*)$/.exec(line);
+    if (title?.[1]) titles.add(title[1]);
+  }
+  return [...titles].filter((t) => !cached.has(t));
+}
