@@ -1,7 +1,11 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { expandCidrs } from './config/cidr-presets';
 import type { PipelineConfig } from './config/schema';
 import { ArtifactBucket } from './constructs/artifact-bucket';
+import { WebhookReceiver, type WebhookRoute } from './constructs/webhook-receiver';
+import { buildProjectName } from './resource-names';
 
 export interface SharedStackProps extends StackProps {
   /** The validated config. */
@@ -14,13 +18,57 @@ export interface SharedStackProps extends StackProps {
  */
 export class SharedStack extends Stack {
   public readonly artifacts: ArtifactBucket;
+  public readonly webhooks: WebhookReceiver;
 
   constructor(scope: Construct, id: string, props: SharedStackProps) {
     super(scope, id, props);
+    const { config } = props;
     this.artifacts = new ArtifactBucket(this, 'Artifacts');
     new CfnOutput(this, 'ArtifactBucketName', {
       value: this.artifacts.bucket.bucketName,
       description: 'Bucket the builds write deploy artifacts to',
     });
+
+    this.webhooks = new WebhookReceiver(this, 'Webhooks', {
+      routes: webhookRoutes(config),
+      allowedCidrs: expandCidrs(config.webhook.allowedCidrs),
+      rateLimit: config.webhook.throttle.rateLimit,
+      burstLimit: config.webhook.throttle.burstLimit,
+      logRetention: config.webhook.logRetentionDays as RetentionDays,
+      maxBuildAttempts: config.webhook.maxBuildAttempts,
+    });
+    const providers = [...new Set(config.repositories.map((r) => r.source.provider))].sort();
+    for (const provider of providers) {
+      new CfnOutput(this, `WebhookUrl${provider[0]?.toUpperCase()}${provider.slice(1)}`, {
+        value: this.webhooks.urlFor(provider),
+        description: `Webhook URL to register in ${provider}${provider === 'backlog' ? ' (append ?token=<backlog value of the secret>)' : ''}`,
+      });
+    }
+    new CfnOutput(this, 'WebhookSecretName', {
+      value: this.webhooks.secret.secretName,
+      description: 'Secret holding the webhook token or HMAC secret of each provider',
+    });
+    new CfnOutput(this, 'WebhookSecretCommand', {
+      value: `aws secretsmanager get-secret-value --secret-id ${this.webhooks.secret.secretName} --query SecretString --output text`,
+      description: 'Prints the webhook secret (JSON keyed by provider)',
+    });
+    new CfnOutput(this, 'BuildRetryDeadLetterQueueUrl', {
+      value: this.webhooks.deadLetterQueue.queueUrl,
+      description: 'Builds that could not be started after every retry; see README "Webhooks" to redrive',
+    });
   }
+}
+
+/** The webhook function's routing table, derived from the config (never kept by hand). */
+export function webhookRoutes(config: PipelineConfig): WebhookRoute[] {
+  return config.repositories.map((repo) => ({
+    name: repo.name,
+    projectName: buildProjectName(config.name, repo),
+    provider: repo.source.provider,
+    repository: repo.source.repository,
+    cloneUrl: repo.source.cloneUrl,
+    branches: repo.branches,
+    tags: repo.tags ?? [],
+    ...(repo.paths ? { paths: repo.paths } : {}),
+  }));
 }

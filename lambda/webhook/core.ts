@@ -1,0 +1,160 @@
+import { createHash } from 'node:crypto';
+import { parseBacklogPush } from './adapters/backlog';
+import { parseGithubPush } from './adapters/github';
+import { parseGitlabPush } from './adapters/gitlab';
+import { isAuthentic, type WebhookSecret } from './auth';
+import {
+  isWebhookProvider,
+  type ParseResult,
+  type PushEvent,
+  type WebhookProvider,
+  type WebhookRequest,
+} from './push-event';
+import type { RouteDecision, WebhookRoute } from './routes';
+
+/** Larger bodies are refused before anything is done with them (Lambda's own limit is 6 MB). */
+export const MAX_BODY_BYTES = 5 * 1024 * 1024;
+
+const ADAPTERS: Record<WebhookProvider, (request: WebhookRequest) => ParseResult> = {
+  backlog: parseBacklogPush,
+  github: parseGithubPush,
+  gitlab: parseGitlabPush,
+};
+
+/** The environment a build receives; the buildspec relies on these exact names. */
+export interface BuildEnvironment {
+  readonly COMMIT_SHA: string;
+  readonly GIT_REF: string;
+  readonly CLONE_URL: string;
+  readonly SOURCE_PROVIDER: string;
+  readonly SOURCE_REPOSITORY: string;
+  readonly DELIVERY_ID: string;
+}
+
+/** One StartBuild call, as plain data so that it can be queued and retried unchanged. */
+export interface BuildRequest {
+  /** The configured repository name, for the answer and the logs. */
+  readonly repository: string;
+  readonly projectName: string;
+  readonly idempotencyToken: string;
+  readonly environment: BuildEnvironment;
+}
+
+/** All builds one delivery asks for, with the key that makes a redelivery a no-op. */
+export interface BuildJob {
+  readonly deliveryKey: string;
+  readonly requests: readonly BuildRequest[];
+}
+
+export interface BuildOutcome {
+  readonly builds: readonly { readonly repository: string; readonly buildId: string }[];
+  readonly queued: readonly { readonly repository: string }[];
+}
+
+/** What a delivery gets back. */
+export interface WebhookResponse {
+  readonly statusCode: number;
+  readonly body: Record<string, unknown>;
+}
+
+export interface WebhookDependencies {
+  /** The secret, from a short cache unless `fresh` (then re-read, for a rotated secret). */
+  readSecret(fresh: boolean): Promise<WebhookSecret>;
+  decide(event: PushEvent): RouteDecision;
+  /** Starts (or queues) the builds once per delivery key. */
+  startBuilds(job: BuildJob): Promise<BuildOutcome>;
+  /** Called once the delivery is known, so that logs carry its id and commit. */
+  onPush?(event: PushEvent): void;
+}
+
+/** The SDK-free part of StartBuild: start each build now, or queue it when CodeBuild cannot. */
+export interface BuildStarter {
+  startBuild(request: BuildRequest): Promise<string>;
+  enqueue(request: BuildRequest, cause: unknown): Promise<void>;
+}
+
+/**
+ * The webhook, end to end but without AWS: provider → authenticate → parse → route → act.
+ * Bad input is answered with a 4xx and never reaches `startBuilds`.
+ */
+export async function receiveWebhook(
+  request: WebhookRequest,
+  deps: WebhookDependencies,
+): Promise<WebhookResponse> {
+  const provider = request.provider;
+  if (!isWebhookProvider(provider)) return { statusCode: 404, body: { error: 'unknown provider' } };
+  if (request.body.length > MAX_BODY_BYTES)
+    return { statusCode: 400, body: { error: `body larger than ${MAX_BODY_BYTES} bytes` } };
+
+  if (!(await authenticate(provider, request, deps)))
+    return { statusCode: 401, body: { error: 'unauthorized' } };
+
+  const parsed = ADAPTERS[provider](request);
+  if (parsed.kind === 'invalid') return { statusCode: 400, body: { error: parsed.reason } };
+  if (parsed.kind === 'ignored') return { statusCode: 200, body: { ignored: parsed.reason } };
+  const event = parsed.event;
+  deps.onPush?.(event);
+
+  const decision = deps.decide(event);
+  if (decision.kind === 'ignored') return { statusCode: 200, body: { ignored: decision.reason } };
+
+  const outcome = await deps.startBuilds(buildJob(event, decision.routes));
+  return { statusCode: 202, body: outcomeBody(outcome) };
+}
+
+async function authenticate(
+  provider: WebhookProvider,
+  request: WebhookRequest,
+  deps: WebhookDependencies,
+): Promise<boolean> {
+  const cached = (await deps.readSecret(false))[provider] ?? '';
+  if (isAuthentic(provider, request, cached)) return true;
+  // A rotated secret must work without a redeploy: one fresh read before saying no.
+  const fresh = (await deps.readSecret(true))[provider] ?? '';
+  return fresh !== cached && isAuthentic(provider, request, fresh);
+}
+
+/** The StartBuild requests for a push and the routes it matched. */
+export function buildJob(event: PushEvent, routes: readonly WebhookRoute[]): BuildJob {
+  const deliveryKey = `${event.provider}:${event.deliveryId}`;
+  return {
+    deliveryKey,
+    requests: routes.map((route) => ({
+      repository: route.name,
+      projectName: route.projectName,
+      idempotencyToken: createHash('sha256').update(`${deliveryKey}|${route.projectName}`).digest('hex'),
+      environment: {
+        COMMIT_SHA: event.commit,
+        GIT_REF: event.ref,
+        CLONE_URL: route.cloneUrl,
+        SOURCE_PROVIDER: event.provider,
+        SOURCE_REPOSITORY: route.repository,
+        DELIVERY_ID: event.deliveryId,
+      },
+    })),
+  };
+}
+
+/**
+ * Starts every build of a job; one CodeBuild cannot start now (throttled, 5xx, project not yet
+ * deployed) goes to the retry queue instead, so no push is lost. Only a failure to queue throws.
+ */
+export async function startOrQueue(job: BuildJob, starter: BuildStarter): Promise<BuildOutcome> {
+  const builds: { repository: string; buildId: string }[] = [];
+  const queued: { repository: string }[] = [];
+  for (const request of job.requests) {
+    try {
+      builds.push({ repository: request.repository, buildId: await starter.startBuild(request) });
+    } catch (err) {
+      await starter.enqueue(request, err);
+      queued.push({ repository: request.repository });
+    }
+  }
+  return { builds, queued };
+}
+
+function outcomeBody(outcome: BuildOutcome): Record<string, unknown> {
+  if (outcome.queued.length === 0) return { builds: outcome.builds };
+  if (outcome.builds.length === 0) return { queued: outcome.queued };
+  return { builds: outcome.builds, queued: outcome.queued };
+}

@@ -1,0 +1,49 @@
+import type { StartBuildCommandInput } from '@aws-sdk/client-codebuild';
+import type { BuildRequest } from './core';
+
+/** The exact StartBuild input for a build request: no source override, the commit in the environment. */
+export function startBuildInput(request: BuildRequest): StartBuildCommandInput {
+  return {
+    projectName: request.projectName,
+    idempotencyToken: request.idempotencyToken,
+    environmentVariablesOverride: Object.entries(request.environment).map(([name, value]) => ({
+      name,
+      value,
+      type: 'PLAINTEXT',
+    })),
+  };
+}
+
+/** What the retry queue carries: the request, unchanged, so a retry starts exactly the same build. */
+export interface QueuedBuild {
+  readonly request: BuildRequest;
+}
+
+/** Reads a queued message, or says why it cannot be used. */
+export function parseQueuedBuild(body: string): QueuedBuild | string {
+  let message: unknown;
+  try {
+    message = JSON.parse(body);
+  } catch {
+    return 'message body is not JSON';
+  }
+  const request = (message as { request?: Partial<BuildRequest> } | null)?.request;
+  if (
+    !request ||
+    typeof request.projectName !== 'string' ||
+    typeof request.idempotencyToken !== 'string' ||
+    typeof request.repository !== 'string' ||
+    typeof request.environment !== 'object' ||
+    request.environment === null
+  ) {
+    return 'message has no build request';
+  }
+  return { request: request as BuildRequest };
+}
+
+/** A short, log-safe description of an SDK error (name and HTTP status, never the request). */
+export function describeError(err: unknown): { name: string; status?: number } {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } } | undefined;
+  const status = e?.$metadata?.httpStatusCode;
+  return { name: e?.name ?? 'Error', ...(status !== undefined ? { status } : {}) };
+}

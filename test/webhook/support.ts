@@ -1,0 +1,165 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import { githubSignature } from '../../lambda/webhook/auth';
+import { parseConfig } from '../../lib/config/load';
+import { webhookRoutes } from '../../lib/shared-stack';
+import { ROOT } from '../support/app';
+
+/** The webhook secret the tests' Secrets Manager holds. */
+export const SECRET = {
+  backlog: 'backlog-url-token-4f1c9a',
+  github: 'github-hmac-secret-8e2d7b',
+  gitlab: 'gitlab-secret-token-3a6f0c',
+} as const;
+
+export const SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:pushline-webhook-AbCdEf';
+
+/** Repositories matching the fixtures' repositories, routed through the real config → routes path. */
+export const TEST_CONFIG = parseConfig(`
+name: pushline
+webhook:
+  allowedCidrs: [github-hooks]
+repositories:
+  - name: hello-world
+    source: { provider: github, repository: Codertocat/Hello-World, cloneUrl: "git@github.com:Codertocat/Hello-World.git" }
+    branches: [master]
+    tags: ["simple-*"]
+  - name: diaspora
+    source: { provider: gitlab, repository: mike/diaspora, cloneUrl: "git@example.com:mike/diaspora.git" }
+    branches: [master, "feature/**"]
+  - name: example
+    source: { provider: gitlab, repository: jsmith/example, cloneUrl: "git@example.com:jsmith/example.git" }
+    tags: ["v*"]
+  - name: shop-api
+    source: { provider: backlog, repository: SHOP/api, cloneUrl: "example@example.git.backlog.jp:/SHOP/api.git" }
+    branches: [main, "release/*"]
+    tags: ["v*"]
+    paths: ["docker/**", "src/**"]
+`);
+
+export const TEST_ROUTES_JSON = JSON.stringify(webhookRoutes(TEST_CONFIG));
+
+export function fixtureText(provider: 'github' | 'gitlab' | 'backlog', name: string): string {
+  return readFileSync(join(ROOT, 'test', 'fixtures', provider, name), 'utf8');
+}
+
+export function fixture(provider: 'github' | 'gitlab' | 'backlog', name: string): Record<string, unknown> {
+  return JSON.parse(fixtureText(provider, name)) as Record<string, unknown>;
+}
+
+interface RawDelivery {
+  readonly provider: string;
+  readonly headers?: Record<string, string>;
+  readonly query?: Record<string, string>;
+  readonly body: string | Buffer;
+  readonly base64?: boolean;
+}
+
+/** An API Gateway proxy event for a delivery, as API Gateway builds it. */
+export function apiEvent(delivery: RawDelivery): APIGatewayProxyEvent {
+  const body = Buffer.isBuffer(delivery.body) ? delivery.body : Buffer.from(delivery.body, 'utf8');
+  return {
+    resource: '/webhooks/{provider}',
+    path: `/webhooks/${delivery.provider}`,
+    httpMethod: 'POST',
+    headers: delivery.headers ?? {},
+    multiValueHeaders: {},
+    queryStringParameters: delivery.query ?? null,
+    multiValueQueryStringParameters: null,
+    pathParameters: { provider: delivery.provider },
+    stageVariables: null,
+    requestContext: {} as APIGatewayProxyEvent['requestContext'],
+    body: delivery.base64 ? body.toString('base64') : body.toString('utf8'),
+    isBase64Encoded: delivery.base64 ?? false,
+  };
+}
+
+export interface GithubOptions {
+  readonly event?: string;
+  readonly deliveryId?: string;
+  readonly secret?: string;
+  /** Overrides the computed signature. */
+  readonly signature?: string | null;
+  readonly form?: boolean;
+  readonly base64?: boolean;
+}
+
+/** A GitHub delivery: JSON (or form) body signed with HMAC-SHA256 over the exact bytes sent. */
+export function githubDelivery(payload: unknown, options: GithubOptions = {}): APIGatewayProxyEvent {
+  const json = typeof payload === 'string' ? payload : JSON.stringify(payload);
+  const body = options.form ? `payload=${encodeURIComponent(json)}` : json;
+  const signature =
+    options.signature === undefined
+      ? githubSignature(body, options.secret ?? SECRET.github)
+      : options.signature;
+  return apiEvent({
+    provider: 'github',
+    headers: {
+      'Content-Type': options.form ? 'application/x-www-form-urlencoded' : 'application/json',
+      'User-Agent': 'GitHub-Hookshot/044aadd',
+      'X-GitHub-Event': options.event ?? 'push',
+      'X-GitHub-Delivery': options.deliveryId ?? '72d3162e-cc78-11e3-81ab-4c9367dc0958',
+      ...(signature === null ? {} : { 'X-Hub-Signature-256': signature }),
+    },
+    body,
+    base64: options.base64,
+  });
+}
+
+export function gitlabDelivery(
+  payload: unknown,
+  options: { hook?: string; token?: string | null; uuid?: string } = {},
+): APIGatewayProxyEvent {
+  const token = options.token === undefined ? SECRET.gitlab : options.token;
+  return apiEvent({
+    provider: 'gitlab',
+    headers: {
+      'Content-Type': 'application/json',
+      'X-Gitlab-Event': options.hook ?? 'Push Hook',
+      'X-Gitlab-Event-UUID': options.uuid ?? '13792a34-cac6-4fda-95a8-c58e00a3954e',
+      ...(token === null ? {} : { 'X-Gitlab-Token': token }),
+    },
+    body: typeof payload === 'string' ? payload : JSON.stringify(payload),
+  });
+}
+
+/** A Backlog delivery: `payload=<JSON>` form-encoded, the token in the URL. */
+export function backlogDelivery(
+  payload: unknown,
+  options: { token?: string | null; base64?: boolean } = {},
+): APIGatewayProxyEvent {
+  const token = options.token === undefined ? SECRET.backlog : options.token;
+  const json = typeof payload === 'string' ? payload : JSON.stringify(payload);
+  return apiEvent({
+    provider: 'backlog',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+    query: token === null ? {} : { token },
+    body: new URLSearchParams({ payload: json }).toString(),
+    base64: options.base64,
+  });
+}
+
+export const LAMBDA_CONTEXT = {
+  functionName: 'pushline-webhook',
+  functionVersion: '$LATEST',
+  invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:pushline-webhook',
+  memoryLimitInMB: '256',
+  awsRequestId: 'c6af9ac6-7b61-11e6-9a41-93e8deadbeef',
+  logGroupName: '/aws/lambda/pushline-webhook',
+  logStreamName: '2026/11/25/[$LATEST]abcdef',
+  callbackWaitsForEmptyEventLoop: true,
+  getRemainingTimeInMillis: () => 29_000,
+  done: () => undefined,
+  fail: () => undefined,
+  succeed: () => undefined,
+} as Context;
+
+export type WebhookHandler = (
+  event: APIGatewayProxyEvent,
+  context: Context,
+) => Promise<APIGatewayProxyResult>;
+
+export function bodyOf(result: APIGatewayProxyResult): Record<string, unknown> {
+  return JSON.parse(result.body) as Record<string, unknown>;
+}
