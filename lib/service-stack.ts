@@ -1,0 +1,145 @@
+import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import type * as ecr from 'aws-cdk-lib/aws-ecr';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import * as ssm from 'aws-cdk-lib/aws-ssm';
+import type { Construct } from 'constructs';
+import {
+  type DeployConfig,
+  type PipelineConfig,
+  projectSuffix,
+  type RepositoryConfig,
+} from './config/schema';
+import { BlueGreenService } from './constructs/blue-green-service';
+import { DeployPipeline } from './constructs/deploy-pipeline';
+import {
+  ADVANCED_PARAMETER_LIMIT,
+  renderAppSpecTemplate,
+  renderTaskDefinitionTemplate,
+  STANDARD_PARAMETER_LIMIT,
+  worstCaseTaskDefinitionLength,
+} from './deploy-templates';
+import { artifactKey, deployTemplateParameterName } from './resource-names';
+
+export interface ServiceStackProps extends StackProps {
+  /** The validated config (installation-wide settings such as the name prefix). */
+  readonly config: PipelineConfig;
+  /** The repository this stack deploys; it must have a `deploy` section. */
+  readonly repository: RepositoryConfig;
+  /** The shared artifact bucket the build writes the deploy artifact to. */
+  readonly artifactBucket: s3.IBucket;
+  /** The repository's ECR repository, holding the commit images the service runs. */
+  readonly imageRepository: ecr.IRepository;
+}
+
+/**
+ * One repository's ECS service and its deploy pipeline. A stack of its own because CodeDeploy, not
+ * CloudFormation, owns the running task definition and the listeners' target groups after the
+ * first rollout; keeping them apart from the build means a later `cdk deploy` of the build never
+ * touches the service.
+ */
+export class ServiceStack extends Stack {
+  public readonly service: BlueGreenService;
+  public readonly pipeline: DeployPipeline;
+  /** Failed pipeline runs and failed deployments are published here. */
+  public readonly notifications: sns.Topic;
+  public readonly taskDefinitionTemplate: ssm.StringParameter;
+  public readonly appSpecTemplate: ssm.StringParameter;
+
+  constructor(scope: Construct, id: string, props: ServiceStackProps) {
+    super(scope, id, props);
+    const { config, repository } = props;
+    const deploy: DeployConfig | undefined = repository.deploy;
+    if (deploy === undefined) {
+      throw new Error(
+        `ServiceStack: repository ${repository.name} has no deploy section; only deployed repositories get a service stack`,
+      );
+    }
+
+    this.notifications = notificationTopic(this, deploy);
+
+    this.service = new BlueGreenService(this, 'Service', {
+      deploy,
+      family: `${config.name}-${projectSuffix(repository.name)}`,
+      imageRepository: props.imageRepository,
+      cpuArchitecture: cpuArchitecture(repository),
+    });
+
+    this.pipeline = new DeployPipeline(this, 'Deploy', {
+      artifactBucket: props.artifactBucket,
+      artifactKey: artifactKey(repository),
+      deploymentGroup: this.service.deploymentGroup,
+      taskRoles: [this.service.executionRole, this.service.taskRole],
+      accessLogsBucket: this.service.logsBucket,
+      notificationTopic: this.notifications,
+    });
+
+    const taskSettings = this.service.taskSettings;
+    const worstCase = worstCaseTaskDefinitionLength(taskSettings);
+    if (worstCase > ADVANCED_PARAMETER_LIMIT) {
+      throw new Error(
+        `ServiceStack: the taskdef.json of ${repository.name} could reach ${worstCase} characters, more than an SSM parameter holds (${ADVANCED_PARAMETER_LIMIT}); shorten deploy.environment or move values into deploy.secrets`,
+      );
+    }
+    this.taskDefinitionTemplate = new ssm.StringParameter(this, 'TaskDefinitionTemplate', {
+      parameterName: deployTemplateParameterName(config.name, repository, 'taskdef'),
+      description: `taskdef.json the build of ${repository.name} puts into the deploy artifact (<IMAGE1_NAME> is the commit image)`,
+      stringValue: this.toJsonString(renderTaskDefinitionTemplate(taskSettings), 2),
+      tier: worstCase > STANDARD_PARAMETER_LIMIT ? ssm.ParameterTier.ADVANCED : ssm.ParameterTier.STANDARD,
+    });
+    this.appSpecTemplate = new ssm.StringParameter(this, 'AppSpecTemplate', {
+      parameterName: deployTemplateParameterName(config.name, repository, 'appspec'),
+      description: `appspec.yaml the build of ${repository.name} puts into the deploy artifact`,
+      stringValue: renderAppSpecTemplate(taskSettings),
+    });
+
+    const scheme = deploy.certificateArn ? 'https' : 'http';
+    new CfnOutput(this, 'ServiceUrl', {
+      value: `${scheme}://${this.service.loadBalancer.loadBalancerDnsName}/`,
+      description: `Production URL of ${repository.name}`,
+    });
+    new CfnOutput(this, 'TestUrl', {
+      value: `${scheme}://${this.service.loadBalancer.loadBalancerDnsName}:${deploy.testListenerPort}/`,
+      description:
+        'Test listener: the new version before traffic shifts (reachable from deploy.testListenerCidrs)',
+    });
+    new CfnOutput(this, 'PipelineName', { value: this.pipeline.pipeline.pipelineName });
+    new CfnOutput(this, 'CodeDeployApplication', { value: this.service.application.applicationName });
+    new CfnOutput(this, 'DeploymentGroup', { value: this.service.deploymentGroup.deploymentGroupName });
+    new CfnOutput(this, 'ClusterName', { value: this.service.cluster.clusterName });
+    new CfnOutput(this, 'ServiceName', { value: this.service.service.serviceName });
+    new CfnOutput(this, 'NotificationTopicArn', { value: this.notifications.topicArn });
+  }
+}
+
+/** The platform the build targets decides the tasks' CPU architecture. */
+function cpuArchitecture(repository: RepositoryConfig): 'X86_64' | 'ARM64' {
+  const platforms = repository.docker.platforms;
+  if (platforms === undefined || platforms.some((p) => p.startsWith('linux/amd64'))) return 'X86_64';
+  return 'ARM64';
+}
+
+/**
+ * An SSL-only topic encrypted with its own key, because EventBridge cannot publish to a topic
+ * encrypted with the AWS-managed SNS key.
+ */
+function notificationTopic(scope: Construct, deploy: DeployConfig): sns.Topic {
+  const key = new kms.Key(scope, 'NotificationKey', {
+    description: 'Encrypts the deploy notifications topic',
+    enableKeyRotation: true,
+    pendingWindow: Duration.days(7),
+  });
+  key.grant(new iam.ServicePrincipal('events.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey*');
+  const topic = new sns.Topic(scope, 'Notifications', {
+    displayName: 'pushline deploy failures',
+    masterKey: key,
+    enforceSSL: true,
+  });
+  if (deploy.notificationEmail) {
+    topic.addSubscription(new subscriptions.EmailSubscription(deploy.notificationEmail));
+  }
+  return topic;
+}
