@@ -28,5 +28,9 @@ export class RepositoryStack extends Stack {
       value: this.imageRepository.repository.repositoryUri,
       description: `ECR repository of ${props.repository.name}`,
     });
+    new CfnOutput(this, 'PullCommand', {
+      value: this.imageRepository.pullCommand(),
+      description: `How an account allowed by share pulls a commit image of ${props.repository.name}`,
+    });
   }
 }

@@ -49,7 +49,9 @@ const cidrOrPreset = z.string().refine((v) => isCidrPresetName(v) || isCidr(v), 
   error: `must be a CIDR such as 203.0.113.0/24 or one of the presets ${CIDR_PRESET_NAMES.join(', ')}`,
 });
 
-const accountId = z.string().regex(/^\d{12}$/, { error: 'must be a 12-digit AWS account ID in quotes' });
+const accountId = z.coerce
+  .string()
+  .regex(/^\d{12}$/, { error: 'must be a 12-digit AWS account ID in quotes' });
 
 /** ECR's own rule for repository names. */
 export const ECR_REPOSITORY_NAME = /^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*\/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$/;
@@ -164,6 +166,9 @@ const BuildSchema = z.strictObject({
   logRetentionDays: logRetentionDays.default(30),
 });
 
+export const SHARE_ACTIONS = ['pull', 'push-pull'] as const;
+export type ShareAction = (typeof SHARE_ACTIONS)[number];
+
 const ShareSchema = z
   .strictObject({
     accounts: z.array(accountId).min(1).optional(),
@@ -171,7 +176,16 @@ const ShareSchema = z
       .string()
       .regex(/^o-[a-z0-9]{10,32}$/, { error: 'must be an AWS Organizations ID such as o-a1b2c3d4e5' })
       .optional(),
-    actions: z.enum(['pull', 'push-pull'], { error: 'must be pull or push-pull' }).default('pull'),
+    // A refinement rather than z.enum: inside the object-or-list union of `share`, a failed enum
+    // aborts the object branch and zod reports "Invalid input" for the whole share instead of
+    // naming this field. `meta` keeps the enum in the generated JSON Schema.
+    actions: z
+      .string()
+      .refine((v): v is ShareAction => (SHARE_ACTIONS as readonly string[]).includes(v), {
+        error: `must be ${SHARE_ACTIONS.join(' or ')}`,
+      })
+      .meta({ enum: [...SHARE_ACTIONS] })
+      .default('pull'),
     principalTags: z
       .record(z.string().min(1), z.string().min(1, { error: 'tag values must not be empty' }))
       .optional(),
@@ -187,18 +201,32 @@ const ShareSchema = z
   })
   .refine((s) => s.accounts !== undefined || s.organizationId !== undefined, {
     error: 'needs accounts or organizationId: whom to share with',
+  })
+  .refine((s) => s.accounts === undefined || s.organizationId === undefined, {
+    error: 'give accounts or organizationId, not both; list two share entries to share with both',
+    path: ['organizationId'],
+  })
+  .refine((s) => s.sourceIps === undefined || s.sourceVpce === undefined, {
+    error:
+      'give sourceIps or sourceVpce, not both: requests through a VPC endpoint carry no aws:SourceIp, so one statement requiring both would match nothing; list two share entries instead',
+    path: ['sourceVpce'],
   });
 
-const RegistrySchema = z.strictObject({
-  encryption: z.enum(['AES256', 'KMS']).default('AES256'),
-  kmsKeyArn: z
-    .string()
-    .regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[0-9a-f-]+$/, { error: 'must be a KMS key ARN' })
-    .optional(),
-  untaggedExpireDays: z.number().int().min(1).default(14),
-  keepImages: z.number().int().min(1).default(100).describe('How many commit images to keep'),
-  removalPolicy: z.enum(['retain', 'destroy']).default('retain'),
-});
+const RegistrySchema = z
+  .strictObject({
+    encryption: z.enum(['AES256', 'KMS']).default('AES256'),
+    kmsKeyArn: z
+      .string()
+      .regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[0-9a-f-]+$/, { error: 'must be a KMS key ARN' })
+      .optional(),
+    untaggedExpireDays: z.number().int().min(1).default(14),
+    keepImages: z.number().int().min(1).default(100).describe('How many commit images to keep'),
+    removalPolicy: z.enum(['retain', 'destroy']).default('retain'),
+  })
+  .refine((r) => r.kmsKeyArn === undefined || r.encryption === 'KMS', {
+    error: 'needs encryption: KMS (the key is only used for KMS encryption)',
+    path: ['kmsKeyArn'],
+  });
 
 const VpcSchema = z.union([
   z.strictObject({
@@ -266,18 +294,37 @@ const RepositorySchema = z.strictObject({
   deploy: DeploySchema.optional(),
 });
 
-const PullThroughCacheSchema = z.strictObject({
-  prefix: z
-    .string()
-    .regex(/^[a-z0-9]+(?:[._-][a-z0-9]+)*$/, { error: 'must be a lowercase ECR repository prefix' }),
-  upstream: z.enum(['ecr-public', 'docker-hub', 'ghcr', 'quay', 'k8s']),
-  credentialSecretName: z
-    .string()
-    .startsWith('ecr-pullthroughcache/', {
-      error: 'must start with ecr-pullthroughcache/ (an ECR requirement)',
-    })
-    .optional(),
-});
+const PullThroughCacheSchema = z
+  .strictObject({
+    prefix: z
+      .string()
+      .regex(/^[a-z0-9]+(?:[._-][a-z0-9]+)*$/, { error: 'must be a lowercase ECR repository prefix' }),
+    upstream: z.enum(['ecr-public', 'docker-hub', 'ghcr', 'quay', 'k8s']),
+    credentialSecretName: z
+      .string()
+      .startsWith('ecr-pullthroughcache/', {
+        error: 'must start with ecr-pullthroughcache/ (an ECR requirement)',
+      })
+      .optional(),
+  })
+  .superRefine((rule, ctx) => {
+    const needsCredentials = rule.upstream === 'docker-hub' || rule.upstream === 'ghcr';
+    const takesCredentials = needsCredentials || rule.upstream === 'quay';
+    if (needsCredentials && rule.credentialSecretName === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['credentialSecretName'],
+        message: `is required for ${rule.upstream}: ECR only pulls through from it with credentials`,
+      });
+    }
+    if (!takesCredentials && rule.credentialSecretName !== undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['credentialSecretName'],
+        message: `must be left out for ${rule.upstream}, which ECR pulls from without credentials`,
+      });
+    }
+  });
 
 export const PipelineConfigSchema = z.strictObject({
   $schema: z.string().optional(),
@@ -314,7 +361,12 @@ export const PipelineConfigSchema = z.strictObject({
         .describe('StartBuild tries before the DLQ'),
     })
     .describe('The webhook receiver shared by every repository'),
-  pullThroughCache: z.array(PullThroughCacheSchema).optional(),
+  pullThroughCache: z
+    .array(PullThroughCacheSchema)
+    .refine((rules) => new Set(rules.map((r) => r.prefix)).size === rules.length, {
+      error: 'every rule needs its own prefix (ECR allows one rule per prefix in a registry)',
+    })
+    .optional(),
   repositories: z.array(RepositorySchema).min(1, { error: 'must list at least one repository' }),
 });
 
@@ -325,6 +377,7 @@ export type PipelineConfig = z.output<typeof PipelineConfigSchema>;
 export type RepositoryConfig = PipelineConfig['repositories'][number];
 export type DeployConfig = NonNullable<RepositoryConfig['deploy']>;
 export type ShareConfig = z.output<typeof ShareSchema>;
+export type PullThroughCacheConfig = z.output<typeof PullThroughCacheSchema>;
 
 /**
  * The part of a repository name that is safe in CodeBuild project and stack names, which take
