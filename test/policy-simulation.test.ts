@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { App, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { expandCidrs } from '../lib/config/cidr-presets';
@@ -5,7 +7,7 @@ import { parseConfig } from '../lib/config/load';
 import type { RepositoryConfig } from '../lib/config/schema';
 import { ImageRepository } from '../lib/constructs/image-repository';
 import { PULL_ACTIONS, PUSH_ACTIONS } from '../lib/constructs/repository-share-policy';
-import { buildApp, sampleConfig } from './support/app';
+import { buildApp, ROOT, sampleConfig } from './support/app';
 import {
   type DeployTarget,
   expandExecuteApiResources,
@@ -56,6 +58,13 @@ describe('the repository policy of the sample shop-api (pull for 123456789012, j
   const policy = repositoryPolicy(Template.fromStack(shopApi).toJSON());
   const resource = repositoryArn('shop-api');
   const allowedContext = { 'aws:PrincipalTag/job-category': 'developer', 'aws:SourceIp': '203.0.113.25' };
+
+  test('GIVEN the README section on sharing THEN the policy it shows is the one synthesized', () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const block = /<!-- generated-share-policy: shop-api -->\s*```json\n([\s\S]*?)```/.exec(readme)?.[1];
+    expect(block).toBeDefined();
+    expect(JSON.parse(block ?? 'null')).toEqual(policy);
+  });
 
   test.each(PULL_ACTIONS)(
     'GIVEN a developer-tagged role of the shared account inside the CIDR WHEN it calls %s THEN it is allowed',
