@@ -87,7 +87,7 @@ export interface GithubOptions {
 
 /** A GitHub delivery: JSON (or form) body signed with HMAC-SHA256 over the exact bytes sent. */
 export function githubDelivery(payload: unknown, options: GithubOptions = {}): APIGatewayProxyEvent {
-  const json = typeof payload === 'string' ? payload : JSON.stringify(payload);
+  const json = typeof payload === 'string' ? payload : (JSON.stringify(payload) ?? '');
   const body = options.form ? `payload=${encodeURIComponent(json)}` : json;
   const signature =
     options.signature === undefined
@@ -120,7 +120,7 @@ export function gitlabDelivery(
       'X-Gitlab-Event-UUID': options.uuid ?? '13792a34-cac6-4fda-95a8-c58e00a3954e',
       ...(token === null ? {} : { 'X-Gitlab-Token': token }),
     },
-    body: typeof payload === 'string' ? payload : JSON.stringify(payload),
+    body: typeof payload === 'string' ? payload : (JSON.stringify(payload) ?? ''),
   });
 }
 
@@ -130,7 +130,7 @@ export function backlogDelivery(
   options: { token?: string | null; base64?: boolean } = {},
 ): APIGatewayProxyEvent {
   const token = options.token === undefined ? SECRET.backlog : options.token;
-  const json = typeof payload === 'string' ? payload : JSON.stringify(payload);
+  const json = typeof payload === 'string' ? payload : (JSON.stringify(payload) ?? '');
   return apiEvent({
     provider: 'backlog',
     headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
