@@ -2,6 +2,7 @@ import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
 import type { PipelineConfig, RepositoryConfig } from './config/schema';
+import { ImageBuildProject } from './constructs/image-build-project';
 import { ImageRepository } from './constructs/image-repository';
 
 export interface RepositoryStackProps extends StackProps {
@@ -20,6 +21,7 @@ export interface RepositoryStackProps extends StackProps {
  */
 export class RepositoryStack extends Stack {
   public readonly imageRepository: ImageRepository;
+  public readonly imageBuild: ImageBuildProject;
 
   constructor(scope: Construct, id: string, props: RepositoryStackProps) {
     super(scope, id, props);
@@ -27,6 +29,17 @@ export class RepositoryStack extends Stack {
     new CfnOutput(this, 'RepositoryUri', {
       value: this.imageRepository.repository.repositoryUri,
       description: `ECR repository of ${props.repository.name}`,
+    });
+    this.imageBuild = new ImageBuildProject(this, 'Build', {
+      installationName: props.config.name,
+      repository: props.repository,
+      imageRepository: this.imageRepository.repository,
+      artifactBucket: props.artifactBucket,
+      pullThroughCache: props.config.pullThroughCache,
+    });
+    new CfnOutput(this, 'SshKeySecretName', {
+      value: props.repository.source.sshKeySecretName ?? this.imageBuild.sshKeySecret.secretName,
+      description: `Secret to put the deploy key of ${props.repository.name} in (README, Builds)`,
     });
     new CfnOutput(this, 'PullCommand', {
       value: this.imageRepository.pullCommand(),

@@ -1,0 +1,111 @@
+import type { Provider, RepositoryConfig } from './schema';
+
+/**
+ * Published SSH host keys of the Git providers, for `source.knownHosts` presets. The build pins
+ * them (`StrictHostKeyChecking=yes`) and never runs `ssh-keyscan`: a key learned on first use is
+ * a key a network attacker can choose.
+ *
+ * Sources, checked on 2026-11-25 (`ssh-keygen -lf` of these lines gives the published SHA256
+ * fingerprints):
+ * - GitHub: https://docs.github.com/en/authentication/keeping-your-account-and-data-secure/githubs-ssh-key-fingerprints
+ *   ED25519 SHA256:+DiY3wvvV6TuJJhbpZisF/zLDA0zPMSvHdkr4UvCOqU, ECDSA SHA256:p2QAMXNIC1TJYWeIOttrVc98/R1BUFWu3/LiyKgUfQM,
+ *   RSA SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s
+ * - GitLab.com: https://docs.gitlab.com/ee/user/gitlab_com/#ssh-known_hosts-entries
+ *   ED25519 SHA256:eUXGGm1YGsMAS7vkcx6JOJdOGHPem5gQp4taiCfCLB8, ECDSA SHA256:HbW3g8zUjNSksFbqTiUWPWg2Bq1x8xdGUrliXFzSnUw,
+ *   RSA SHA256:ROQFvPThGrW4RuWLoL9tq9I9zJ42fK4XywyRtbOz/EQ
+ * - Backlog (Nulab): no published host keys could be found in Nulab's documentation, so the
+ *   Backlog presets are EMPTY on purpose. A Backlog repository needs explicit `knownHosts` lines
+ *   for `<space>.git.backlog.jp` / `.com`, verified out of band (for example with Nulab support);
+ *   until then synth warns and the build stops before fetching with a message saying so.
+ */
+export const KNOWN_HOSTS_PRESET_LINES = {
+  github: [
+    'github.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl',
+    'github.com ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBEmKSENjQEezOmxkZMy7opKgwFB9nkt5YRrYMjNuG5N87uRgg6CLrbo5wAdT/y6v0mKV0U2w0WZ2YB/++Tpockg=',
+    'github.com ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABgQCj7ndNxQowgcQnjshcLrqPEiiphnt+VTTvDP6mHBL9j1aNUkY4Ue1gvwnGLVlOhGeYrnZaMgRK6+PKCUXaDbC7qtbW8gIkhL7aGCsOr/C56SJMy/BCZfxd1nWzAOxSDPgVsmerOBYfNqltV9/hWCqBywINIR+5dIg6JTJ72pcEpEjcYgXkE2YEFXV1JHnsKgbLWNlhScqb2UmyRkQyytRLtL+38TGxkxCflmO+5Z8CSSNY7GidjMIZ7Q4zMjA2n1nGrlTDkzwDCsw+wqFPGQA179cnfGWOWRVruj16z6XyvxvjJwbz0wQZ75XK5tKSb7FNyeIEs4TT4jk+S4dhPeAUC5y+bDYirYgM4GC7uEnztnZyaVWQ7B381AK4Qdrwt51ZqExKbQpTUNn+EjqoTwvqNj4kqx5QUCI0ThS/YkOxJCXmPUWZbhjpCg56i+2aB6CmK2JGhn57K5mj0MNdBXA4/WnwH6XoPWJzK5Nyu2zB3nAZp+S5hpQs+p1vN1/wsjk=',
+  ],
+  gitlab: [
+    'gitlab.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAfuCHKVTjquxvt6CM6tdG4SLp1Btn/nOeHHE5UOzRdf',
+    'gitlab.com ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBFSMqzJeV9rUzU4kWitGjeR4PWSa29SPqJ1fVkhtj3Hw9xjLVXVYrU9QlYWrOLXBpQ6KWjbjTDTdDkoohFzgbEY=',
+    'gitlab.com ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQCsj2bNKTBSpIYDEGk9KxsGh3mySTRgMtXL583qmBpzeQ+jqCMRgBqB98u3z++J1sKlXHWfM9dyhSevkMwSbhoR8XIq/U0tCNyokEi/ueaBMCvbcTHhO7FcwzY92WK4Yt0aGROY5qX2UKSeOvuP4D6TPqKF1onrSzH9bx9XUf2lEdWT/ia1NEKjunUqu1xOB/StKDHMoX4/OKyIzuS0q/T1zOATthvasJFoPrAjkohTyaDUz2LN5JoH839hViyEG82yB+MjcFV5MU3N1l1QL3cVUCh93xSaua1N85qivl+siMkPGbO5xR/En4iEY6K2XPASUEMaieWVNTRCtJ4S8H+9',
+  ],
+  'backlog-jp': [],
+  'backlog-com': [],
+} as const satisfies Record<string, readonly string[]>;
+
+export type KnownHostsPreset = keyof typeof KNOWN_HOSTS_PRESET_LINES;
+
+/** What the build pins for one repository, and why a user should look again if anything is off. */
+export interface ResolvedKnownHosts {
+  readonly lines: readonly string[];
+  /** The preset used, when the lines come from one. */
+  readonly preset?: KnownHostsPreset;
+  /** A problem to show at synth time: the build will refuse to fetch until it is fixed. */
+  readonly problem?: string;
+}
+
+/** The host (and port, if not 22) of an SSH clone URL: `git@github.com:o/r.git` → `github.com`. */
+export function cloneUrlHost(cloneUrl: string): { host: string; port?: number } {
+  const url = /^ssh:\/\/(?:[^@/]+@)?(\[[^\]]+\]|[^:/]+)(?::(\d+))?\//.exec(cloneUrl);
+  if (url?.[1]) {
+    const host = url[1].replace(/^\[|\]$/g, '');
+    const port = url[2] ? Number(url[2]) : undefined;
+    return port && port !== 22 ? { host, port } : { host };
+  }
+  const scp = /^(?:[^@]+@)?([^:]+):/.exec(cloneUrl);
+  return { host: scp?.[1] ?? cloneUrl };
+}
+
+/** The preset a repository gets when its config names none. */
+export function defaultPreset(provider: Provider, cloneUrl: string): KnownHostsPreset {
+  if (provider === 'backlog')
+    return cloneUrlHost(cloneUrl).host.endsWith('.backlog.com') ? 'backlog-com' : 'backlog-jp';
+  return provider;
+}
+
+/** True when a known_hosts host field (`a,b`, `*.x`, `[h]:p`) names the host the build connects to. */
+export function knownHostsLineCovers(line: string, target: { host: string; port?: number }): boolean {
+  const field = line.split(' ')[0] ?? '';
+  const name = target.port ? `[${target.host}]:${target.port}` : target.host;
+  return field.split(',').some((pattern) => {
+    if (pattern.startsWith('!')) return false;
+    const regex = new RegExp(
+      `^${pattern
+        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*/g, '.*')
+        .replace(/\?/g, '.')}$`,
+    );
+    return regex.test(name);
+  });
+}
+
+/** The known_hosts lines a repository's build pins. */
+export function resolveKnownHosts(source: RepositoryConfig['source']): ResolvedKnownHosts {
+  const configured = source.knownHosts;
+  const preset = Array.isArray(configured)
+    ? undefined
+    : ((configured as KnownHostsPreset | undefined) ?? defaultPreset(source.provider, source.cloneUrl));
+  const lines: readonly string[] = preset
+    ? KNOWN_HOSTS_PRESET_LINES[preset]
+    : (configured as readonly string[]);
+  const target = cloneUrlHost(source.cloneUrl);
+  const where = preset ? `preset ${preset}` : 'source.knownHosts';
+  if (lines.length === 0) {
+    return {
+      lines,
+      preset,
+      problem:
+        `${where} has no host key: Nulab publishes none that pushline could verify. Add the host key of ` +
+        `${target.host} as source.knownHosts lines, checked out of band; until then the build refuses to fetch.`,
+    };
+  }
+  if (!lines.some((line) => knownHostsLineCovers(line, target))) {
+    const name = target.port ? `[${target.host}]:${target.port}` : target.host;
+    return {
+      lines,
+      preset,
+      problem: `${where} has no key for ${name}, the host of cloneUrl ${source.cloneUrl}: the build will refuse to fetch.`,
+    };
+  }
+  return { lines, preset };
+}
