@@ -1,0 +1,130 @@
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AwsServiceError, type LocalAwsEndpoints, startLocalAwsEndpoints } from '../../local/aws-endpoints';
+import { invokeBundle, synthesize, webhookBundle } from './bundle';
+import { backlogDelivery, fixture, githubDelivery, gitlabDelivery, SECRET } from './support';
+
+/**
+ * The bundled function from `cdk synth`, unchanged, in its own `node` process, against local
+ * CodeBuild, Secrets Manager, SQS and DynamoDB reached only through `AWS_ENDPOINT_URL_*`.
+ */
+
+const CONFIG = `
+name: pushline
+webhook:
+  allowedCidrs: [github-hooks, gitlab-com, backlog-jp]
+repositories:
+  - name: hello-world
+    source: { provider: github, repository: Codertocat/Hello-World, cloneUrl: "git@github.com:Codertocat/Hello-World.git" }
+    branches: [master]
+  - name: diaspora
+    source: { provider: gitlab, repository: mike/diaspora, cloneUrl: "git@example.com:mike/diaspora.git" }
+    branches: [master]
+  - name: shop-api
+    source: { provider: backlog, repository: SHOP/api, cloneUrl: "example@example.git.backlog.jp:/SHOP/api.git" }
+    branches: [main]
+    paths: ["docker/**", "src/**"]
+`;
+
+const SECRET_NAME = 'pushline-webhook-secret';
+const GITHUB_HEAD = '6113728f27ae82c7b1a177c8d03f9e96e0adf246';
+
+let bundle: string;
+let aws: LocalAwsEndpoints;
+let functionEnv: Record<string, string>;
+
+beforeAll(async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'pushline-config-'));
+  writeFileSync(join(dir, 'pipeline.config.yaml'), CONFIG);
+  bundle = webhookBundle(await synthesize(join(dir, 'pipeline.config.yaml')));
+  aws = await startLocalAwsEndpoints({ secrets: { [SECRET_NAME]: JSON.stringify(SECRET) } });
+  functionEnv = {
+    ...aws.env,
+    WEBHOOK_SECRET_ARN: SECRET_NAME,
+    RETRY_QUEUE_URL: aws.queueUrl,
+    IDEMPOTENCY_TABLE_NAME: 'pushline-deliveries',
+  };
+}, 300_000);
+
+afterAll(() => aws?.close());
+
+function environmentOf(call: { environmentVariablesOverride?: readonly { name: string; value: string }[] }) {
+  return Object.fromEntries((call.environmentVariablesOverride ?? []).map((v) => [v.name, v.value]));
+}
+
+describe('the bundled webhook function against local AWS endpoints', () => {
+  test('GIVEN the asset cdk synth bundled THEN it is one minified file under 500 KB with the routing table inside', () => {
+    expect(statSync(bundle).size).toBeLessThan(500 * 1024);
+    expect(readFileSync(bundle, 'utf8')).toContain('"projectName":"pushline-shop-api"');
+    expect(functionEnv.PUSHLINE_ROUTES).toBeUndefined();
+  });
+
+  test('GIVEN a signed GitHub push, a GitLab push and a Backlog post WHEN each is delivered THEN 202 and exactly one StartBuild each, carrying the full pushed SHA', async () => {
+    const { results, logLines } = await invokeBundle(bundle, functionEnv, [
+      githubDelivery(fixture('github', 'push-branch-created.json'), { deliveryId: 'bundled-github-1' }),
+      gitlabDelivery(fixture('gitlab', 'push.json'), { uuid: 'bundled-gitlab-1' }),
+      backlogDelivery(fixture('backlog', 'push.json')),
+    ]);
+
+    expect(results.map((r) => r.statusCode)).toEqual([202, 202, 202]);
+    expect(aws.startBuildCalls.map((c) => [c.projectName, environmentOf(c).COMMIT_SHA])).toEqual([
+      ['pushline-hello-world', GITHUB_HEAD],
+      ['pushline-diaspora', 'da1560886d4f094c3e6c9ef40349f7d38b5d27d7'],
+      ['pushline-shop-api', '7c3e1b5a9d2f4c6e8a0b1d3f5e7a9c2b4d6f8e01'],
+    ]);
+    const answered = JSON.parse(results[0]?.body ?? '{}') as { builds: { buildId: string }[] };
+    expect(aws.builds.get(answered.builds[0]?.buildId ?? '')?.projectName).toBe('pushline-hello-world');
+
+    const answers = logLines
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .filter((l) => l.message === 'webhook answered');
+    expect(answers.map((l) => [l.deliveryId, l.commit])).toEqual([
+      ['bundled-github-1', GITHUB_HEAD],
+      ['bundled-gitlab-1', 'da1560886d4f094c3e6c9ef40349f7d38b5d27d7'],
+      [expect.stringContaining('SHOP/api:refs/heads/main:'), '7c3e1b5a9d2f4c6e8a0b1d3f5e7a9c2b4d6f8e01'],
+    ]);
+    for (const line of logLines) {
+      for (const value of Object.values(SECRET)) expect(line).not.toContain(value);
+      expect(line).not.toContain('noreply.github.com');
+    }
+  });
+
+  test('GIVEN the same GitHub delivery again from a new process WHEN redelivered THEN no second build', async () => {
+    const before = aws.startBuildCalls.length;
+    const { results } = await invokeBundle(bundle, functionEnv, [
+      githubDelivery(fixture('github', 'push-branch-created.json'), { deliveryId: 'bundled-github-1' }),
+    ]);
+    expect(results[0]?.statusCode).toBe(202);
+    expect(aws.startBuildCalls.length).toBe(before);
+  });
+
+  test('GIVEN a body altered after signing WHEN delivered THEN 401 and no build', async () => {
+    const before = aws.startBuildCalls.length;
+    const signed = githubDelivery(fixture('github', 'push-branch-created.json'), {
+      deliveryId: 'bundled-github-2',
+    });
+    const { results } = await invokeBundle(bundle, functionEnv, [
+      { ...signed, body: (signed.body ?? '').replace('master', 'mister') },
+    ]);
+    expect(results[0]?.statusCode).toBe(401);
+    expect(aws.startBuildCalls.length).toBe(before);
+  });
+
+  test('GIVEN CodeBuild throttles WHEN a push arrives THEN 202 queued and the request is on the retry queue', async () => {
+    aws.onStartBuild(() => {
+      throw new AwsServiceError('ThrottlingException', 'Rate exceeded');
+    });
+    try {
+      const { results } = await invokeBundle(bundle, functionEnv, [
+        gitlabDelivery(fixture('gitlab', 'push.json'), { uuid: 'bundled-gitlab-throttled' }),
+      ]);
+      expect(results[0]?.statusCode).toBe(202);
+      expect(JSON.parse(results[0]?.body ?? '{}')).toEqual({ queued: [{ repository: 'diaspora' }] });
+      expect(aws.sentMessages).toHaveLength(1);
+      expect(aws.sentMessages[0]?.queueUrl).toBe(aws.queueUrl);
+    } finally {
+      aws.onStartBuild(undefined);
+    }
+  });
+});
