@@ -1,0 +1,224 @@
+import { spawnSync } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { expandCidrs } from '../lib/config/cidr-presets';
+import type { PipelineConfig, Provider } from '../lib/config/schema';
+import { buildProjectName, repositoryStackName, serviceStackName } from '../lib/resource-names';
+import { type LocalApiGateway, type ProxyHandler, startLocalApiGateway } from './api-gateway';
+import { type LocalAwsEndpoints, startLocalAwsEndpoints } from './aws-endpoints';
+import { buildProjectVariables, type CfnTemplate, parameterValue, readTemplate } from './cloud-assembly';
+import {
+  type DockerDaemon,
+  type RegistryDaemon,
+  startDockerd,
+  startRegistry,
+  stopAll,
+  TOOL_PATHS,
+} from './daemons';
+import { type BuildProgress, LocalCodeBuild, type LocalProject } from './local-codebuild';
+import { findWebhookFunction, loadBundledHandler } from './webhook-function';
+
+export const ROOT = resolve(__dirname, '..');
+const BUILDSPEC_DIR = join(ROOT, 'buildspec');
+
+/** The id under which the local Secrets Manager holds the webhook secret. */
+const WEBHOOK_SECRET_ID = 'pushline-local/webhook-secret';
+
+export interface LocalPipelineOptions {
+  readonly config: PipelineConfig;
+  readonly configPath: string;
+  /** Scratch space: the synthesized assembly, artifacts, build work directories. */
+  readonly workDir: string;
+  /** The private deploy key every repository's build uses to fetch. */
+  readonly sshPrivateKey: string;
+  /** Further secrets the builds read (`docker.secrets`), by secret name. */
+  readonly secrets?: Readonly<Record<string, string>>;
+  readonly onProgress?: (progress: BuildProgress) => void;
+  readonly onBuildLog?: (projectName: string, line: string) => void;
+  readonly onWebhook?: (summary: { provider: string; status: number; body: string; ms: number }) => void;
+}
+
+/** A running local pipeline: the parts, and what a caller needs to use them. */
+export interface LocalPipeline {
+  readonly webhookUrl: (provider: Provider) => string;
+  readonly webhookSecret: Readonly<Record<Provider, string>>;
+  readonly registry: RegistryDaemon;
+  readonly endpoints: LocalAwsEndpoints;
+  readonly codebuild: LocalCodeBuild;
+  readonly artifactDir: string;
+  /** Milliseconds spent inside the webhook function, per request. */
+  readonly webhookDurations: number[];
+  stop(): Promise<void>;
+}
+
+/** Synthesizes the config into `outdir` with the project's own CDK CLI, as `npx cdk synth` would. */
+export function synthesize(configPath: string, outdir: string): void {
+  const result = spawnSync('npx', ['cdk', 'synth', '--quiet', '-c', `config=${configPath}`, '-o', outdir], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  if (result.status !== 0) {
+    throw new Error(`cdk synth failed:\n${result.stderr || result.stdout}`);
+  }
+}
+
+/**
+ * Starts the whole pipeline on this machine: the synthesized webhook function behind a local API
+ * Gateway, local CodeBuild / Secrets Manager / SQS / DynamoDB endpoints reached through the SDK's
+ * `AWS_ENDPOINT_URL_*` variables, a real OCI registry for ECR and a real Docker engine for builds.
+ */
+export async function startLocalPipeline(options: LocalPipelineOptions): Promise<LocalPipeline> {
+  const { config } = options;
+  const assemblyDir = join(options.workDir, 'cdk.out');
+  const artifactDir = join(options.workDir, 'artifacts');
+  mkdirSync(artifactDir, { recursive: true });
+  synthesize(options.configPath, assemblyDir);
+
+  const webhookSecret: Record<Provider, string> = {
+    backlog: randomBytes(24).toString('hex'),
+    github: randomBytes(32).toString('hex'),
+    gitlab: randomBytes(24).toString('hex'),
+  };
+
+  let registry: RegistryDaemon | undefined;
+  let dockerd: DockerDaemon | undefined;
+  let endpoints: LocalAwsEndpoints | undefined;
+  let api: LocalApiGateway | undefined;
+  const stop = async () => {
+    await api?.close();
+    await endpoints?.close();
+    await stopAll([dockerd, registry]);
+  };
+  try {
+    registry = await startRegistry();
+    dockerd = await startDockerd();
+    const projects = config.repositories.map((repo) =>
+      localProject(
+        readTemplate(assemblyDir, repositoryStackName(config.name, repo)),
+        serviceTemplate(assemblyDir, config, repo),
+        buildProjectName(config.name, repo),
+        {
+          IMAGE_REPOSITORY_URI: `${(registry as RegistryDaemon).address}/${repo.name}`,
+          ARTIFACT_DIR: artifactDir,
+          REGISTRY_LOGIN: 'skip',
+          REGISTRY_INSECURE: 'true',
+          DOCKER_CLI: TOOL_PATHS.docker,
+          DOCKER_HOST: (dockerd as DockerDaemon).host,
+          DOCKER_BUILD_NETWORK: 'host',
+        },
+        { sshPrivateKey: options.sshPrivateKey, secrets: options.secrets ?? {} },
+      ),
+    );
+    const codebuild = new LocalCodeBuild({
+      buildspecPath: join(BUILDSPEC_DIR, 'buildspec.yml'),
+      sourceDir: BUILDSPEC_DIR,
+      projects,
+      workRoot: join(options.workDir, 'builds'),
+      onProgress: options.onProgress,
+      onLog: options.onBuildLog,
+    });
+    endpoints = await startLocalAwsEndpoints({
+      secrets: { [WEBHOOK_SECRET_ID]: JSON.stringify(webhookSecret) },
+      onStartBuild: codebuild.start,
+    });
+    const webhookFunction = findWebhookFunction(assemblyDir, `${config.name}-shared`, {
+      'AWS::SecretsManager::Secret': WEBHOOK_SECRET_ID,
+      'AWS::SQS::Queue': endpoints.queueUrl,
+      'AWS::DynamoDB::Table': `${config.name}-local-deliveries`,
+    });
+    const handler = loadBundledHandler(webhookFunction, {
+      ...endpoints.env,
+      POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'WARN',
+    });
+    const webhookDurations: number[] = [];
+    const timed: ProxyHandler = async (event) => {
+      const started = performance.now();
+      try {
+        return await handler(event, lambdaContext(`${config.name}-webhook`, 29_000));
+      } finally {
+        webhookDurations.push(performance.now() - started);
+      }
+    };
+    api = await startLocalApiGateway({
+      handler: timed,
+      // Loopback joins the configured allowlist: the local caller is this machine.
+      allowedCidrs: [...expandCidrs(config.webhook.allowedCidrs), '127.0.0.1/32'],
+      onResponse: (summary) => options.onWebhook?.({ ...summary, ms: webhookDurations.at(-1) ?? 0 }),
+    });
+    const gateway = api;
+    return {
+      webhookUrl: (provider) => `${gateway.url}/webhooks/${provider}`,
+      webhookSecret,
+      registry,
+      endpoints,
+      codebuild,
+      artifactDir,
+      webhookDurations,
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/** The context object Lambda passes a handler (Powertools reads the remaining time from it). */
+function lambdaContext(functionName: string, timeoutMs: number): Record<string, unknown> {
+  const deadline = Date.now() + timeoutMs;
+  return {
+    functionName,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:us-east-1:000000000000:function:${functionName}`,
+    memoryLimitInMB: '256',
+    awsRequestId: randomUUID(),
+    logGroupName: `/aws/lambda/${functionName}`,
+    logStreamName: 'local',
+    callbackWaitsForEmptyEventLoop: true,
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+  };
+}
+
+function serviceTemplate(
+  assemblyDir: string,
+  config: PipelineConfig,
+  repo: PipelineConfig['repositories'][number],
+): CfnTemplate | undefined {
+  if (!repo.deploy) return undefined;
+  return readTemplate(assemblyDir, serviceStackName(config.name, repo));
+}
+
+/**
+ * The project's environment as the template declares it, with secrets and parameters resolved the
+ * way CodeBuild resolves them at build start, and the AWS-only values replaced by local parts.
+ */
+function localProject(
+  repoTemplate: CfnTemplate,
+  serviceTemplateOrNone: CfnTemplate | undefined,
+  projectName: string,
+  localValues: Readonly<Record<string, string>>,
+  secrets: { sshPrivateKey: string; secrets: Readonly<Record<string, string>> },
+): LocalProject {
+  const environment: Record<string, string> = {};
+  for (const variable of buildProjectVariables(repoTemplate, projectName)) {
+    if (variable.type === 'PLAINTEXT') {
+      environment[variable.name] = variable.value;
+    } else if (variable.type === 'SECRETS_MANAGER') {
+      const value = variable.name === 'GIT_SSH_KEY' ? secrets.sshPrivateKey : secrets.secrets[variable.value];
+      if (value === undefined) {
+        throw new Error(
+          `${projectName} reads secret ${variable.value} into ${variable.name}; give it to pushline local`,
+        );
+      }
+      environment[variable.name] = value;
+    } else {
+      const value = serviceTemplateOrNone ? parameterValue(serviceTemplateOrNone, variable.value) : undefined;
+      if (value === undefined)
+        throw new Error(`${projectName} reads parameter ${variable.value}, which no stack creates`);
+      environment[variable.name] = value;
+    }
+  }
+  delete environment.ARTIFACT_BUCKET;
+  return { projectName, environment: { ...environment, ...localValues } };
+}

@@ -1,0 +1,130 @@
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from '../lib/config/load';
+import { printEndpoints, progressLine } from './console-output';
+import { type LocalTool, MissingToolError, missingTools } from './daemons';
+import { runDemo } from './demo';
+import { type LocalPipeline, ROOT, startLocalPipeline } from './local-pipeline';
+
+/**
+ * `npm run local [-- --config PATH] [-- --demo]`: the pipeline on this machine, from a webhook to
+ * a tagged image in a local registry. See the README's "Try it locally".
+ */
+
+const USAGE = `usage: npm run local -- [--config PATH] [--ssh-key PATH] [--demo] [--verbose]
+  --config PATH   the config to run (default pipeline.config.yaml)
+  --ssh-key PATH  the deploy key the builds fetch with (default ~/.ssh/id_ed25519)
+  --demo          make a Git repository served over SSH, push twice, build both, check, stop
+  --verbose       stream every build log line, not only progress`;
+
+export const LOCAL_TOOLS: readonly LocalTool[] = [
+  'dockerd',
+  'docker',
+  'docker-registry',
+  'sshd',
+  'ssh-keygen',
+  'git',
+  'busybox',
+  'skopeo',
+  'zip',
+];
+
+function print(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      config: { type: 'string', default: 'pipeline.config.yaml' },
+      'ssh-key': { type: 'string' },
+      demo: { type: 'boolean', default: false },
+      verbose: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    print(USAGE);
+    return 0;
+  }
+  const missing = missingTools(LOCAL_TOOLS);
+  if (missing.length > 0) {
+    process.stderr.write(`${new MissingToolError(missing).message}\n`);
+    return 2;
+  }
+  if (process.getuid?.() !== 0) {
+    process.stderr.write(
+      'pushline local starts a Docker engine, which needs root: run it as root (or with sudo)\n',
+    );
+    return 2;
+  }
+
+  const workDir = mkdtempSync(join(tmpdir(), 'pushline-local-'));
+  const onBuildLog = values.verbose
+    ? (project: string, line: string) => print(`  [${project}] ${line}`)
+    : undefined;
+  let pipeline: LocalPipeline | undefined;
+  let stopping = false;
+  const cleanUp = async () => {
+    if (stopping) return;
+    stopping = true;
+    await pipeline?.stop();
+    rmSync(workDir, { recursive: true, force: true });
+  };
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      print(`\n${signal}: stopping everything pushline local started`);
+      void cleanUp().then(() => process.exit(130));
+    });
+  }
+
+  try {
+    if (values.demo) {
+      return await runDemo({ workDir, print, onBuildLog, setPipeline: (p) => (pipeline = p) });
+    }
+    const configPath = resolve(ROOT, values.config);
+    const config = loadConfig(configPath);
+    const keyPath = values['ssh-key'] ?? join(homedir(), '.ssh', 'id_ed25519');
+    if (!existsSync(keyPath)) {
+      process.stderr.write(
+        `no deploy key at ${keyPath}: pass --ssh-key PATH (the key your Git host accepts)\n`,
+      );
+      return 2;
+    }
+    print(`pushline local: synthesizing ${configPath} and starting the local parts...`);
+    pipeline = await startLocalPipeline({
+      config,
+      configPath,
+      workDir,
+      sshPrivateKey: readFileSync(keyPath, 'utf8'),
+      onProgress: (p) => print(progressLine(p)),
+      onBuildLog,
+      onWebhook: (w) => print(`webhook ${w.provider}: ${w.status} ${w.body}`),
+    });
+    printEndpoints(pipeline, print);
+    print('waiting for webhooks; Ctrl-C stops everything');
+    await new Promise<never>(() => undefined);
+    return 0;
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof MissingToolError) {
+      process.stderr.write(`${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  } finally {
+    await cleanUp();
+  }
+}
+
+if (require.main === module) {
+  main().then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`pushline local failed: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}
