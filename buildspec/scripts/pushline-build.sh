@@ -127,6 +127,11 @@ start_ssh() {
 stop_ssh() {
   if [[ -n "${SSH_AGENT_PID:-}" ]]; then
     kill "$SSH_AGENT_PID" 2>/dev/null || true
+    local _
+    for _ in {1..50}; do
+      kill -0 "$SSH_AGENT_PID" 2>/dev/null || break
+      sleep 0.1
+    done
     unset SSH_AGENT_PID
   fi
   if [[ -n "${SSH_DIR:-}" ]]; then

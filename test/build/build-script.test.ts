@@ -1,0 +1,373 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { missingTools, TOOL_PATHS } from '../../local/daemons';
+import { git } from '../../local/sample-repository';
+import { BUILDSPEC_DIR } from './e2e-environment';
+
+/**
+ * The functions of buildspec/scripts/pushline-build.sh one by one, with no Docker and no network:
+ * the script is sourced in bash and each function is called with the environment CodeBuild would give.
+ */
+
+const SCRIPT = join(BUILDSPEC_DIR, 'scripts', 'pushline-build.sh');
+const SHA = 'a'.repeat(40);
+const REPO_URI = '123456789012.dkr.ecr.ap-northeast-1.amazonaws.com/shop-api';
+
+const VALID_ENV: Record<string, string> = {
+  COMMIT_SHA: SHA,
+  GIT_REF: 'refs/heads/main',
+  CLONE_URL: 'git@github.com:example/shop-api.git',
+  IMAGE_REPOSITORY_URI: REPO_URI,
+  ARTIFACT_BUCKET: 'artifact-bucket',
+  ARTIFACT_KEY: 'artifacts/shop-api/deploy.zip',
+};
+
+let scratch: string;
+beforeEach(() => {
+  scratch = mkdtempSync(join(tmpdir(), 'pl-script-'));
+});
+afterEach(() => rmSync(scratch, { recursive: true, force: true }));
+
+function run(call: string, env: Record<string, string> = {}) {
+  const result = spawnSync('/bin/bash', ['-c', `source "${SCRIPT}"\n${call}`], {
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: scratch, TMPDIR: scratch, ...env },
+    encoding: 'utf8',
+  });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+describe('validate_inputs', () => {
+  test('GIVEN every input a build needs WHEN checked THEN it passes', () => {
+    expect(run('validate_inputs', VALID_ENV)).toMatchObject({ status: 0, stderr: '' });
+  });
+
+  test('GIVEN a short SHA, a bare branch name and no artifact bucket WHEN checked THEN each mistake is named at once', () => {
+    const { status, stderr } = run('validate_inputs', {
+      ...VALID_ENV,
+      COMMIT_SHA: 'abc1234',
+      GIT_REF: 'main',
+      ARTIFACT_BUCKET: '',
+    });
+    expect(status).toBe(1);
+    expect(stderr).toContain("COMMIT_SHA must be the full 40-hex commit id, got 'abc1234'");
+    expect(stderr).toContain("GIT_REF must be refs/heads/<branch> or refs/tags/<tag>, got 'main'");
+    expect(stderr).toContain('ARTIFACT_BUCKET is empty (or set ARTIFACT_DIR');
+  });
+
+  test('GIVEN a task definition template without an appspec WHEN checked THEN it fails, naming both', () => {
+    const { status, stderr } = run('validate_inputs', { ...VALID_ENV, TASKDEF_TEMPLATE: '{}' });
+    expect(status).toBe(1);
+    expect(stderr).toContain('TASKDEF_TEMPLATE and APPSPEC_TEMPLATE come together');
+  });
+
+  test('GIVEN an image repository URI with a tag WHEN checked THEN it fails', () => {
+    const { status, stderr } = run('validate_inputs', {
+      ...VALID_ENV,
+      IMAGE_REPOSITORY_URI: `${REPO_URI}:latest`,
+    });
+    expect(status).toBe(1);
+    expect(stderr).toContain('must not carry a tag');
+  });
+
+  test('GIVEN a local registry with a port WHEN checked THEN the port is not mistaken for a tag', () => {
+    expect(
+      run('validate_inputs', { ...VALID_ENV, IMAGE_REPOSITORY_URI: '127.0.0.1:5000/shop-api' }).status,
+    ).toBe(0);
+  });
+});
+
+test('GIVEN a commit SHA WHEN shortened THEN it is the first 12 characters', () => {
+  expect(run('short_sha 0123456789abcdef0123456789abcdef01234567').stdout.trim()).toBe('0123456789ab');
+});
+
+test('GIVEN REGISTRY_LOGIN=skip WHEN logging in THEN no aws call is made', () => {
+  const result = run('registry_login', { ...VALID_ENV, REGISTRY_LOGIN: 'skip', PATH: '/nonexistent' });
+  expect(result.status).toBe(0);
+  expect(result.stderr).toContain('registry login skipped');
+});
+
+describe('compose_build_command', () => {
+  const composed = (env: Record<string, string>) =>
+    run(
+      `mkdir -p "$TMPDIR/secrets"; compose_build_command /src "$TMPDIR/secrets"; printf '%s\\n' "\${BUILD_COMMAND[@]}"`,
+      { ...VALID_ENV, BUILD_SECRET_IDS: 'npm_token', BUILD_SECRET_0: 'npm_SuperSecret', ...env },
+    );
+
+  test('GIVEN a client with buildx and two platforms WHEN composed THEN it builds one manifest list with the registry cache and pushes both tags', () => {
+    const { status, stdout, stderr } = composed({
+      BUILDER: 'buildx',
+      DOCKER_PLATFORMS: 'linux/amd64,linux/arm64',
+      CACHE_TAG: 'buildcache',
+    });
+    expect(stderr).toBe('');
+    expect(status).toBe(0);
+    const args = stdout.trim().split('\n');
+    expect(args.slice(0, 3)).toEqual(['docker', 'buildx', 'build']);
+    expect(args).toEqual(
+      expect.arrayContaining([
+        '--platform',
+        'linux/amd64,linux/arm64',
+        '--cache-from',
+        `type=registry,ref=${REPO_URI}:buildcache`,
+        '--cache-to',
+        `type=registry,ref=${REPO_URI}:buildcache,mode=max,image-manifest=true,oci-mediatypes=true`,
+        '--push',
+        '--ssh',
+        'default',
+        '--label',
+        `org.opencontainers.image.revision=${SHA}`,
+      ]),
+    );
+    const tags = args.flatMap((arg, i) => (args[i - 1] === '--tag' ? [arg] : []));
+    expect(tags).toEqual([`${REPO_URI}:${SHA}`, `${REPO_URI}:${SHA.slice(0, 12)}`]);
+    expect(args.at(-1)).toBe('/src/.');
+  });
+
+  test('GIVEN the classic client WHEN composed THEN it uses the inline cache and tags the cache image', () => {
+    const { status, stdout } = composed({ BUILDER: 'classic' });
+    expect(status).toBe(0);
+    const args = stdout.trim().split('\n');
+    expect(args.slice(0, 2)).toEqual(['docker', 'build']);
+    expect(args).toEqual(
+      expect.arrayContaining(['BUILDKIT_INLINE_CACHE=1', '--cache-from', `${REPO_URI}:buildcache`]),
+    );
+    expect(args).not.toContain('--push');
+  });
+
+  test('GIVEN a build secret WHEN composed THEN it is mounted from a 0600 file and its value is in no argument', () => {
+    const { stdout } = composed({ BUILDER: 'classic' });
+    const args = stdout.trim().split('\n');
+    const secretArg = args[args.indexOf('--secret') + 1] ?? '';
+    expect(secretArg).toMatch(/^id=npm_token,src=.*\/secrets\/build-secret-0$/);
+    expect(stdout).not.toContain('npm_SuperSecret');
+    expect(args.filter((a) => a.startsWith('--build-arg') || a.includes('='))).not.toContain(
+      'npm_SuperSecret',
+    );
+  });
+
+  test('GIVEN build args, a target and a Dockerfile path WHEN composed THEN each reaches the build', () => {
+    const { stdout } = composed({
+      BUILDER: 'classic',
+      DOCKER_CONTEXT: 'docker',
+      DOCKERFILE: 'docker/Dockerfile.prod',
+      DOCKER_TARGET: 'runtime',
+      DOCKER_BUILD_ARGS: 'NODE_ENV=production\nAPP_PORT=80',
+      PULL_THROUGH_REGISTRY: '123456789012.dkr.ecr.ap-northeast-1.amazonaws.com',
+    });
+    const args = stdout.trim().split('\n');
+    expect(args).toEqual(
+      expect.arrayContaining([
+        '--file',
+        '/src/docker/Dockerfile.prod',
+        '--target',
+        'runtime',
+        'NODE_ENV=production',
+        'APP_PORT=80',
+        'PULL_THROUGH_REGISTRY=123456789012.dkr.ecr.ap-northeast-1.amazonaws.com',
+      ]),
+    );
+    expect(args.at(-1)).toBe('/src/docker');
+  });
+
+  test('GIVEN two platforms but no buildx WHEN composed THEN it fails saying buildx is needed', () => {
+    const { status, stderr } = composed({ BUILDER: 'classic', DOCKER_PLATFORMS: 'linux/amd64,linux/arm64' });
+    expect(status).not.toBe(0);
+    expect(stderr).toContain('needs docker buildx');
+  });
+
+  test('GIVEN an empty build secret WHEN composed THEN it fails naming the secret', () => {
+    const { status, stderr } = composed({ BUILDER: 'classic', BUILD_SECRET_0: '' });
+    expect(status).not.toBe(0);
+    expect(stderr).toContain("build secret 'npm_token' (BUILD_SECRET_0) is empty");
+  });
+});
+
+test('GIVEN a build secret WHEN written THEN its file is readable by its owner only', () => {
+  const { status } = run(`mkdir -p "$TMPDIR/s"; secret_flags "$TMPDIR/s" >/dev/null`, {
+    BUILD_SECRET_IDS: 'npm_token',
+    BUILD_SECRET_0: 'token-value',
+  });
+  expect(status).toBe(0);
+  const file = join(scratch, 's', 'build-secret-0');
+  expect(readFileSync(file, 'utf8')).toBe('token-value');
+  expect(statSync(file).mode & 0o777).toBe(0o600);
+});
+
+describe('start_ssh / stop_ssh', () => {
+  const keyPair = () => {
+    execFileSync(TOOL_PATHS['ssh-keygen'], ['-q', '-t', 'ed25519', '-N', '', '-f', join(scratch, 'k')]);
+    return readFileSync(join(scratch, 'k'), 'utf8');
+  };
+
+  test('GIVEN a deploy key WHEN ssh starts THEN only the agent holds it, host keys are pinned, and stop removes everything', () => {
+    const { status, stdout, stderr } = run(
+      [
+        'start_ssh',
+        'echo "dir=$SSH_DIR"',
+        'ls "$SSH_DIR"',
+        'ssh-add -l | wc -l',
+        'echo "cmd=$GIT_SSH_COMMAND"',
+        'pid=$SSH_AGENT_PID; dir=$SSH_DIR',
+        'stop_ssh',
+        'kill -0 "$pid" 2>/dev/null && echo agent-alive || echo agent-gone',
+        'test -e "$dir" && echo dir-left || echo dir-gone',
+      ].join('\n'),
+      { GIT_SSH_KEY: keyPair(), GIT_KNOWN_HOSTS: 'github.com ssh-ed25519 AAAAC3Nza' },
+    );
+    expect(stderr).toBe('');
+    expect(status).toBe(0);
+    expect(stdout).not.toContain('deploy-key');
+    expect(stdout).toContain('known_hosts');
+    expect(stdout).toMatch(/^1$/m);
+    expect(stdout).toContain('StrictHostKeyChecking=yes');
+    expect(stdout).toContain('GlobalKnownHostsFile=/dev/null');
+    expect(stdout).toContain('agent-gone');
+    expect(stdout).toContain('dir-gone');
+  });
+
+  test('GIVEN a secret that still holds the generated placeholder WHEN ssh starts THEN it says what to put there', () => {
+    const { status, stderr } = run('start_ssh', {
+      GIT_SSH_KEY: 'x7Gq!placeholder-from-secrets-manager',
+      GIT_KNOWN_HOSTS: 'github.com ssh-ed25519 AAAAC3Nza',
+    });
+    expect(status).toBe(1);
+    expect(stderr).toContain('GIT_SSH_KEY is not an unencrypted SSH private key');
+    expect(existsSync(join(scratch, 'deploy-key'))).toBe(false);
+  });
+
+  test('GIVEN no pinned host key WHEN ssh starts THEN it refuses instead of trusting on first use', () => {
+    const { status, stderr } = run('start_ssh', { GIT_SSH_KEY: keyPair(), GIT_KNOWN_HOSTS: '' });
+    expect(status).toBe(1);
+    expect(stderr).toContain('no pinned host key');
+  });
+});
+
+describe('fetch_commit', () => {
+  let origin: string;
+  let first: string;
+  let tip: string;
+
+  beforeEach(() => {
+    if (missingTools(['git']).length > 0) throw new Error('git is not installed: apt-get install -y git');
+    origin = join(scratch, 'origin.git');
+    const work = join(scratch, 'work');
+    git(scratch, ['init', '-q', '--bare', '--initial-branch', 'main', origin]);
+    git(scratch, ['init', '-q', '--initial-branch', 'main', work]);
+    git(work, ['config', 'user.email', 't@example.com']);
+    git(work, ['config', 'user.name', 't']);
+    for (const text of ['one', 'two', 'three']) {
+      writeFileSync(join(work, 'file.txt'), text);
+      git(work, ['add', '.']);
+      git(work, ['commit', '-q', '-m', text]);
+      if (text === 'one') first = git(work, ['rev-parse', 'HEAD']).trim();
+    }
+    tip = git(work, ['rev-parse', 'HEAD']).trim();
+    git(work, ['push', '-q', origin, 'HEAD:refs/heads/main']);
+  });
+
+  const fetch = (sha: string, extraEnv: Record<string, string> = {}) =>
+    run(
+      `fetch_commit "$TMPDIR/checkout"; git -C "$TMPDIR/checkout" rev-parse HEAD; cat "$TMPDIR/checkout/file.txt"`,
+      {
+        COMMIT_SHA: sha,
+        GIT_REF: 'refs/heads/main',
+        CLONE_URL: `file://${origin}`,
+        ...extraEnv,
+      },
+    );
+
+  test('GIVEN a commit behind the tip WHEN fetched by id THEN exactly that commit is checked out, shallow', () => {
+    const { status, stdout, stderr } = fetch(first);
+    expect(stderr).toContain(`fetched ${first} by id`);
+    expect(status).toBe(0);
+    expect(stdout).toBe(`${first}\none`);
+    expect(git(join(scratch, 'checkout'), ['rev-list', '--count', 'HEAD']).trim()).toBe('1');
+    expect(tip).not.toBe(first);
+  });
+
+  test('GIVEN a server that refuses fetch by id WHEN fetched THEN the ref is fetched and the commit checked out', () => {
+    const refusing = {
+      GIT_CONFIG_COUNT: '1',
+      GIT_CONFIG_KEY_0: 'protocol.version',
+      GIT_CONFIG_VALUE_0: '0',
+    };
+    const { status, stdout, stderr } = fetch(first, refusing);
+    expect(stderr).toContain('did not hand out');
+    expect(status).toBe(0);
+    expect(stdout).toBe(`${first}\none`);
+  });
+
+  test('GIVEN a commit that is no longer on the branch (force push) WHEN fetched THEN it fails saying so', () => {
+    const gone = 'b'.repeat(40);
+    const { status, stderr } = fetch(gone, {
+      GIT_CONFIG_COUNT: '1',
+      GIT_CONFIG_KEY_0: 'protocol.version',
+      GIT_CONFIG_VALUE_0: '0',
+    });
+    expect(status).toBe(1);
+    expect(stderr).toContain(`commit ${gone} is no longer in refs/heads/main`);
+    expect(stderr).toContain('force-pushed');
+  });
+});
+
+describe('write_artifact / upload_artifact', () => {
+  const unzipList = (zip: string) =>
+    execFileSync(TOOL_PATHS.unzip, ['-Z1', zip], { encoding: 'utf8' }).trim().split('\n').sort();
+
+  test('GIVEN a repository without deploy WHEN the artifact is made THEN the zip holds imageDetail.json only, at ARTIFACT_DIR', () => {
+    const { status, stderr } = run('upload_artifact "$(write_artifact)"', {
+      ...VALID_ENV,
+      PUSHLINE_WORK_DIR: join(scratch, 'work'),
+      ARTIFACT_DIR: join(scratch, 'out'),
+    });
+    expect(status).toBe(0);
+    expect(stderr).toContain('ARTIFACT_DIR');
+    const zip = join(scratch, 'out', 'artifacts/shop-api/deploy.zip');
+    expect(unzipList(zip)).toEqual(['imageDetail.json']);
+    const detail = execFileSync(TOOL_PATHS.unzip, ['-p', zip, 'imageDetail.json'], { encoding: 'utf8' });
+    expect(JSON.parse(detail)).toEqual({ ImageURI: `${REPO_URI}:${SHA}` });
+  });
+
+  test('GIVEN deploy templates WHEN the artifact is made THEN they are in the zip verbatim', () => {
+    const taskdef = '{"family":"shop-api","containerDefinitions":[{"image":"<IMAGE1_NAME>"}]}';
+    const appspec = 'version: 0.0\n';
+    const { status, stdout } = run('write_artifact', {
+      ...VALID_ENV,
+      PUSHLINE_WORK_DIR: join(scratch, 'work'),
+      TASKDEF_TEMPLATE: taskdef,
+      APPSPEC_TEMPLATE: appspec,
+    });
+    expect(status).toBe(0);
+    const zip = stdout.trim();
+    expect(unzipList(zip)).toEqual(['appspec.yaml', 'imageDetail.json', 'taskdef.json']);
+    expect(execFileSync(TOOL_PATHS.unzip, ['-p', zip, 'taskdef.json'], { encoding: 'utf8' })).toBe(taskdef);
+  });
+
+  test('GIVEN a failed build WHEN the artifact step runs THEN no artifact is written, so nothing deploys', () => {
+    const out = join(scratch, 'out');
+    mkdirSync(out);
+    const { status, stderr } = run('main artifact', {
+      ...VALID_ENV,
+      CODEBUILD_BUILD_SUCCEEDING: '0',
+      PUSHLINE_WORK_DIR: join(scratch, 'work'),
+      ARTIFACT_DIR: out,
+    });
+    expect(status).toBe(0);
+    expect(stderr).toContain('no artifact');
+    expect(existsSync(join(out, 'artifacts'))).toBe(false);
+  });
+});
+
+test('GIVEN the scripts WHEN shellcheck reads them THEN it finds nothing', () => {
+  const shellcheck = spawnSync('shellcheck', ['--version']);
+  if (shellcheck.error) {
+    if (process.env.CI) throw new Error('shellcheck is not installed: apt-get install -y shellcheck');
+    process.stderr.write('\n!!! SKIPPED shellcheck: not installed (apt-get install -y shellcheck)\n\n');
+    return;
+  }
+  const result = spawnSync('shellcheck', ['--severity=style', SCRIPT], { encoding: 'utf8' });
+  expect(result.stdout).toBe('');
+  expect(result.status).toBe(0);
+});
