@@ -1,0 +1,81 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { e2eUnavailableReason } from '../build/e2e-environment';
+
+/**
+ * `npm run local -- --demo` as a user runs it: a Git repository over SSH, two pushes, a Backlog
+ * webhook for each through the synthesized webhook function, two real builds into a real registry.
+ * The assertions read only what the demo prints.
+ */
+
+const ROOT = join(__dirname, '..', '..');
+const unavailable = e2eUnavailableReason();
+if (unavailable && process.env.CI) {
+  test('pushline local has its tools (CI installs them in .ci/run)', () => {
+    throw new Error(`pushline local cannot run in CI: ${unavailable}`);
+  });
+} else if (unavailable) {
+  process.stderr.write(
+    `\n!!! SKIPPED: pushline local demo (test/local/demo.e2e.test.ts): ${unavailable}\n\n`,
+  );
+}
+const describeE2e = unavailable ? describe.skip : describe;
+
+describeE2e('npm run local -- --demo', () => {
+  let output = '';
+  let status: number | null = null;
+
+  beforeAll(() => {
+    const run = spawnSync('npx', ['tsx', 'local/pushline-local.ts', '--demo'], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: 540_000,
+      env: { ...process.env, POWERTOOLS_LOG_LEVEL: 'SILENT' },
+    });
+    output = run.stdout;
+    status = run.status;
+    if (status !== 0) process.stderr.write(`demo output:\n${run.stdout}\n${run.stderr}\n`);
+  }, 600_000);
+
+  const pushed = (n: number) => new RegExp(`^push ${n}: ([0-9a-f]{40})$`, 'm').exec(output)?.[1];
+
+  test('GIVEN two pushes WHEN each is announced by a Backlog webhook THEN the webhook answers 202 with a build each time', () => {
+    expect(output).toMatch(
+      /^webhook push 1: 202 \{"builds":\[\{"repository":"demo\/app","buildId":"[^"]+"\}\]\}$/m,
+    );
+    expect(output).toMatch(
+      /^webhook push 2: 202 \{"builds":\[\{"repository":"demo\/app","buildId":"[^"]+"\}\]\}$/m,
+    );
+  });
+
+  test('THEN both commits are built and in the registry under their full and short SHA', () => {
+    const first = pushed(1);
+    const second = pushed(2);
+    expect(first).toBeDefined();
+    expect(second).toBeDefined();
+    expect(first).not.toBe(second);
+    for (const sha of [first, second] as string[]) {
+      expect(output).toMatch(
+        new RegExp(`^build pushline-demo-demo-app ${sha.slice(0, 12)}: done \\S+/demo/app:${sha}$`, 'm'),
+      );
+      expect(output).toMatch(
+        new RegExp(`^image \\S+/demo/app:${sha} present \\(short tag ${sha.slice(0, 12)} present\\)$`, 'm'),
+      );
+    }
+    expect(output).toMatch(/^builds: 2;/m);
+  });
+
+  test('GIVEN the second delivery replayed THEN nothing new is built', () => {
+    expect(output).toMatch(/^webhook replay of push 2: 20[02] .*\(new builds: 0\)$/m);
+  });
+
+  test('GIVEN a delivery with a wrong token THEN it is answered 401 and builds nothing', () => {
+    expect(output).toMatch(/^webhook with a wrong token: 401 .*\(new builds: 0\)$/m);
+  });
+
+  test('THEN the demo exits 0 and says so', () => {
+    expect(output).toMatch(/^demo: OK$/m);
+    expect(status).toBe(0);
+  });
+});
