@@ -4,9 +4,10 @@ import { join } from 'node:path';
 import { loadConfig } from '../lib/config/load';
 import { printEndpoints, progressLine } from './console-output';
 import { type SshDaemon, startSshd, TOOL_PATHS } from './daemons';
+import type { BuildProgress } from './local-codebuild';
 import type { LocalPipeline } from './local-pipeline';
 import { startLocalPipeline } from './local-pipeline';
-import { createSampleRepository } from './sample-repository';
+import { createSampleRepository, type SampleRepository } from './sample-repository';
 
 export interface DemoOptions {
   readonly workDir: string;
@@ -109,62 +110,102 @@ function makeDeployKey(dir: string): { privateKey: string; publicKey: string } {
   return keys;
 }
 
+export interface DemoWorld {
+  readonly sshd: SshDaemon;
+  readonly repo: SampleRepository & { readonly firstCommit: string };
+  readonly pipeline: LocalPipeline;
+  /** Posts a Backlog delivery with this token (the right one unless a test forges it). */
+  postBacklog(body: string, token?: string): Promise<{ status: number; body: string }>;
+  /** The tags the demo repository has in the registry. */
+  registryTags(): Promise<string[]>;
+  stop(): Promise<void>;
+}
+
+/**
+ * The demo's world: a deploy key, a Git repository with its first commit served over SSH with a
+ * pinned host key, a config for it, and the local pipeline running that config.
+ */
+export async function startDemoWorld(
+  workDir: string,
+  options: Pick<DemoOptions, 'print' | 'onBuildLog'> & { onProgress?: (p: BuildProgress) => void },
+): Promise<DemoWorld> {
+  const deployKey = makeDeployKey(workDir);
+  const sshd = await startSshd({ authorizedKeys: [deployKey.publicKey] });
+  let pipeline: LocalPipeline | undefined;
+  try {
+    const repo = createSampleRepository(join(workDir, 'git'), 'version 1\n');
+    const configPath = join(workDir, 'pipeline.config.yaml');
+    writeFileSync(configPath, demoConfigYaml(sshd, repo.barePath));
+    options.print(`demo: Git repository ${sshd.cloneUrl(repo.barePath)} (host key pinned)`);
+    options.print('demo: synthesizing the demo config and starting the local parts...');
+    pipeline = await startLocalPipeline({
+      config: loadConfig(configPath),
+      configPath,
+      workDir,
+      sshPrivateKey: deployKey.privateKey,
+      secrets: { 'demo/npm-token': DEMO_NPM_TOKEN },
+      onProgress: options.onProgress,
+      onBuildLog: options.onBuildLog,
+    });
+    const running = pipeline;
+    return {
+      sshd,
+      repo,
+      pipeline: running,
+      postBacklog: (body, token = running.webhookSecret.backlog) => postBacklog(running, token, body),
+      registryTags: () => registryTags(running, DEMO_REPOSITORY),
+      stop: async () => {
+        await running.stop();
+        await sshd.stop();
+      },
+    };
+  } catch (err) {
+    await pipeline?.stop();
+    await sshd.stop();
+    throw err;
+  }
+}
+
 /**
  * The demo: a repository over SSH, two pushes, a Backlog webhook for each, both builds, then the
  * checks a user would make. Returns the exit code: 0 only if both images are in the registry under
  * the pushed SHAs and the replayed and forged deliveries built nothing.
  */
 export async function runDemo(options: DemoOptions): Promise<number> {
-  const { workDir, print } = options;
-  const deployKey = makeDeployKey(workDir);
-  const sshd = await startSshd({ authorizedKeys: [deployKey.publicKey] });
+  const { print } = options;
+  const world = await startDemoWorld(options.workDir, {
+    ...options,
+    onProgress: (p) => print(progressLine(p)),
+  });
+  const { pipeline, repo } = world;
+  options.setPipeline(pipeline);
   try {
-    const repo = createSampleRepository(join(workDir, 'git'), 'version 1\n');
-    const configPath = join(workDir, 'pipeline.config.yaml');
-    writeFileSync(configPath, demoConfigYaml(sshd, repo.barePath));
-    print(`demo: Git repository ${sshd.cloneUrl(repo.barePath)} (host key pinned)`);
-    print('demo: synthesizing the demo config and starting the local parts...');
-    const pipeline = await startLocalPipeline({
-      config: loadConfig(configPath),
-      configPath,
-      workDir,
-      sshPrivateKey: deployKey.privateKey,
-      secrets: { 'demo/npm-token': DEMO_NPM_TOKEN },
-      onProgress: (p) => print(progressLine(p)),
-      onBuildLog: options.onBuildLog,
-    });
-    options.setPipeline(pipeline);
     printEndpoints(pipeline, print);
-    const token = pipeline.webhookSecret.backlog;
     const started = Date.now();
 
     const first = repo.firstCommit;
     print(`push 1: ${first}`);
-    const firstBody = backlogPushBody(ZERO_SHA, first, 'First version');
-    const answer1 = await postBacklog(pipeline, token, firstBody);
+    const answer1 = await world.postBacklog(backlogPushBody(ZERO_SHA, first, 'First version'));
     print(`webhook push 1: ${answer1.status} ${answer1.body}`);
 
     const second = repo.pushAppChange('version 2\n', 'Second version');
     print(`push 2: ${second}`);
     const secondBody = backlogPushBody(first, second, 'Second version');
-    const answer2 = await postBacklog(pipeline, token, secondBody);
+    const answer2 = await world.postBacklog(secondBody);
     print(`webhook push 2: ${answer2.status} ${answer2.body}`);
 
     const buildsBefore = pipeline.endpoints.builds.size;
-    const replay = await postBacklog(pipeline, token, secondBody);
+    const replay = await world.postBacklog(secondBody);
     const replayBuilds = pipeline.endpoints.builds.size - buildsBefore;
     print(`webhook replay of push 2: ${replay.status} ${replay.body} (new builds: ${replayBuilds})`);
-    const forged = await postBacklog(
-      pipeline,
-      'not-the-token',
-      backlogPushBody(second, second.replace(/^./, 'f'), 'x'),
-    );
+    const forgedBody = backlogPushBody(second, second.replace(/^./, 'f'), 'forged');
+    const forged = await world.postBacklog(forgedBody, 'not-the-token');
     const forgedBuilds = pipeline.endpoints.builds.size - buildsBefore;
     print(`webhook with a wrong token: ${forged.status} ${forged.body} (new builds: ${forgedBuilds})`);
 
     await pipeline.codebuild.idle();
     const elapsed = Date.now() - started;
-    const tags = await registryTags(pipeline, DEMO_REPOSITORY);
+    const tags = await world.registryTags();
     const images = [first, second].map((sha) => ({
       sha,
       full: tags.includes(sha),
@@ -178,8 +219,8 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     }
     const webhookMs = pipeline.webhookDurations.reduce((a, b) => a + b, 0);
     print(
-      `builds: ${pipeline.endpoints.builds.size}; push-to-image ${(elapsed / 1000).toFixed(1)} s, ` +
-        `of which in the webhook function ${webhookMs.toFixed(1)} ms (${((100 * webhookMs) / elapsed).toFixed(3)} %)`,
+      `builds: ${pipeline.endpoints.builds.size}; both pushes to both images ${(elapsed / 1000).toFixed(1)} s, ` +
+        `of which ${webhookMs.toFixed(1)} ms in the webhook function (${pipeline.webhookDurations.length} deliveries)`,
     );
     const ok =
       answer1.status === 202 &&
@@ -192,6 +233,6 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     print(ok ? 'demo: OK' : 'demo: FAILED');
     return ok ? 0 : 1;
   } finally {
-    await sshd.stop();
+    await world.stop();
   }
 }

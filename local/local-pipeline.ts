@@ -86,10 +86,15 @@ export async function startLocalPipeline(options: LocalPipelineOptions): Promise
   let dockerd: DockerDaemon | undefined;
   let endpoints: LocalAwsEndpoints | undefined;
   let api: LocalApiGateway | undefined;
-  const stop = async () => {
-    await api?.close();
-    await endpoints?.close();
-    await stopAll([dockerd, registry]);
+  let stopping: Promise<void> | undefined;
+  // Idempotent: a demo stops its world, and Ctrl-C or the CLI's exit may stop it again.
+  const stop = () => {
+    stopping ??= (async () => {
+      await api?.close();
+      await endpoints?.close();
+      await stopAll([dockerd, registry]);
+    })();
+    return stopping;
   };
   try {
     registry = await startRegistry();
