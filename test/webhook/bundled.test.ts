@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AwsServiceError, type LocalAwsEndpoints, startLocalAwsEndpoints } from '../../local/aws-endpoints';
@@ -31,13 +31,15 @@ const SECRET_NAME = 'pushline-webhook-secret';
 const GITHUB_HEAD = '6113728f27ae82c7b1a177c8d03f9e96e0adf246';
 
 let bundle: string;
+let assemblyDir: string;
 let aws: LocalAwsEndpoints;
 let functionEnv: Record<string, string>;
 
 beforeAll(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'pushline-config-'));
   writeFileSync(join(dir, 'pipeline.config.yaml'), CONFIG);
-  bundle = webhookBundle(await synthesize(join(dir, 'pipeline.config.yaml')));
+  assemblyDir = await synthesize(join(dir, 'pipeline.config.yaml'));
+  bundle = webhookBundle(assemblyDir);
   aws = await startLocalAwsEndpoints({ secrets: { [SECRET_NAME]: JSON.stringify(SECRET) } });
   functionEnv = {
     ...aws.env,
@@ -47,7 +49,10 @@ beforeAll(async () => {
   };
 }, 300_000);
 
-afterAll(() => aws?.close());
+afterAll(async () => {
+  await aws?.close();
+  if (assemblyDir) rmSync(assemblyDir, { recursive: true, force: true });
+});
 
 function environmentOf(call: { environmentVariablesOverride?: readonly { name: string; value: string }[] }) {
   return Object.fromEntries((call.environmentVariablesOverride ?? []).map((v) => [v.name, v.value]));
