@@ -226,12 +226,13 @@ describe('the webhook API resource policy of the sample (allowedCidrs backlog-jp
     resolveIntrinsics(properties.Policy, { ...OWNER, refs: { [logicalId]: 'a1b2c3d4e5' } }) as PolicyDocument,
     apiArn,
   );
+  const stage = String(onlyResource(template, 'AWS::ApiGateway::Stage').properties.StageName);
   const allowed = expandCidrs(sample.webhook.allowedCidrs);
   const invoke = (provider: string, sourceIp: string) =>
     simulate(policy, {
       principal: 'anonymous',
       action: 'execute-api:Invoke',
-      resource: { arn: `${apiArn}/prod/POST/webhooks/${provider}`, account: OWNER.account },
+      resource: { arn: `${apiArn}/${stage}/POST/webhooks/${provider}`, account: OWNER.account },
       context: { 'aws:SourceIp': sourceIp },
     });
 
