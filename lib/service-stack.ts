@@ -1,4 +1,4 @@
-import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Fn, Stack, type StackProps } from 'aws-cdk-lib';
 import type * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
@@ -48,6 +48,7 @@ export class ServiceStack extends Stack {
   public readonly notifications: sns.Topic;
   public readonly taskDefinitionTemplate: ssm.StringParameter;
   public readonly appSpecTemplate: ssm.StringParameter;
+  private readonly zoneCount: number;
 
   constructor(scope: Construct, id: string, props: ServiceStackProps) {
     super(scope, id, props);
@@ -58,6 +59,7 @@ export class ServiceStack extends Stack {
         `ServiceStack: repository ${repository.name} has no deploy section; only deployed repositories get a service stack`,
       );
     }
+    this.zoneCount = deploy.vpc !== undefined && 'maxAzs' in deploy.vpc ? deploy.vpc.maxAzs : 2;
 
     this.notifications = notificationTopic(this, deploy);
 
@@ -112,6 +114,14 @@ export class ServiceStack extends Stack {
     new CfnOutput(this, 'ClusterName', { value: this.service.cluster.clusterName });
     new CfnOutput(this, 'ServiceName', { value: this.service.service.serviceName });
     new CfnOutput(this, 'NotificationTopicArn', { value: this.notifications.topicArn });
+  }
+  /**
+   * The first `deploy.vpc.maxAzs` zones of the region as CloudFormation resolves them
+   * (`Fn::GetAZs`), instead of CDK's synthesis-time look-up for stacks with a fixed `env`, so that
+   * every config synthesizes offline.
+   */
+  public override get availabilityZones(): string[] {
+    return Array.from({ length: this.zoneCount ?? 2 }, (_, i) => Fn.select(i, Fn.getAzs()));
   }
 }
 

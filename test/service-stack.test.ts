@@ -375,6 +375,26 @@ describe('service stack options', () => {
     expect(() => serviceStack(deployConfig(deploy))).toThrow(message);
   });
 
+  test('GIVEN a fixed account and region WHEN synthesized THEN nothing is looked up and the subnets spread over the zones CloudFormation lists', () => {
+    const config = parseConfig(
+      [
+        'env: { account: "123456789012", region: ap-northeast-1 }',
+        'webhook: { allowedCidrs: [backlog-jp] }',
+        'repositories:',
+        '  - name: shop-api',
+        '    source: { provider: backlog, repository: SHOP/api, cloneUrl: "example@example.git.backlog.jp:/SHOP/api.git" }',
+        '    deploy: { containerPort: 80, vpc: { maxAzs: 3, natGateways: 1 } }',
+      ].join('\n'),
+    );
+    const { app, stacks } = buildApp(config);
+    const assembly = app.synth();
+    expect(assembly.manifest.missing ?? []).toEqual([]);
+    const subnets = resources(Template.fromStack(stacks.services[0] as ServiceStack), 'AWS::EC2::Subnet');
+    const zones = subnets.map(([, subnet]) => JSON.stringify(subnet.Properties.AvailabilityZone));
+    expect(new Set(zones).size).toBe(3);
+    expect(zones.every((zone) => zone.includes('Fn::GetAZs'))).toBe(true);
+  });
+
   test('GIVEN an arm64-only build THEN the tasks run on ARM64', () => {
     const template = Template.fromStack(
       serviceStack(deployConfig('{ containerPort: 80 }', ['docker: { platforms: [linux/arm64] }'])),
