@@ -10,6 +10,7 @@ import { BOOTSTRAP_IMAGE } from '../lib/constructs/blue-green-service';
 import { artifactKey } from '../lib/resource-names';
 import { ServiceStack } from '../lib/service-stack';
 import { buildApp, generatedConfig, ROOT, sampleConfig } from './support/app';
+import { type PolicyDocument, resolveIntrinsics, simulate } from './support/iam-simulation';
 
 /** A config with one deployed repository whose `deploy` section is the given YAML flow mapping. */
 function deployConfig(deploy: string, repositoryExtra: string[] = []): PipelineConfig {
@@ -266,6 +267,53 @@ describe('the service stack of a deployed repository', () => {
         Resource: roles.map((id) => ({ 'Fn::GetAtt': [id, 'Arn'] })),
       },
     ]);
+  });
+
+  test('THEN, evaluated as IAM would, the deploy action may pass the task roles to ECS tasks and no other role or service', async () => {
+    const account = '111111111111';
+    const roleArn = (id: string) => `arn:aws:iam::${account}:role/${id}`;
+    const roleIds = Object.keys(template.findResources('AWS::IAM::Role'));
+    const [[, deployPolicy] = []] = resources(template, 'AWS::IAM::Policy').filter(([id]) =>
+      id.startsWith('DeployDeployRole'),
+    );
+    const target = {
+      partition: 'aws',
+      region: 'ap-northeast-1',
+      account,
+      refs: Object.fromEntries(
+        Object.keys(template.toJSON().Resources as object).map((id) => [id, `ref-${id}`]),
+      ),
+      attributes: Object.fromEntries(roleIds.map((id) => [`${id}.Arn`, roleArn(id)])),
+    };
+    const identityPolicy = resolveIntrinsics(deployPolicy?.Properties.PolicyDocument, {
+      ...target,
+      attributes: {
+        ...target.attributes,
+        [`${logicalIdOf(template, 'AWS::S3::Bucket', 'ArtifactStore')}.Arn`]: 'arn:aws:s3:::artifact-store',
+      },
+    }) as PolicyDocument;
+    const noResourcePolicy: PolicyDocument = { Version: '2012-10-17', Statement: [] };
+    const passRole = (role: string, service: string) =>
+      simulate(noResourcePolicy, {
+        principal: roleArn('DeployRole'),
+        action: 'iam:PassRole',
+        resource: { arn: roleArn(role), account },
+        context: { 'iam:PassedToService': service },
+        identityPolicy,
+      });
+    const executionRole = logicalIdOf(template, 'AWS::IAM::Role', 'ExecutionRole');
+    const taskRole = logicalIdOf(template, 'AWS::IAM::Role', 'ServiceTaskRole');
+
+    expect(await passRole(executionRole, 'ecs-tasks.amazonaws.com')).toBe('Allowed');
+    expect(await passRole(taskRole, 'ecs-tasks.amazonaws.com')).toBe('Allowed');
+    expect(await passRole(taskRole, 'lambda.amazonaws.com')).toBe('ImplicitlyDenied');
+    expect(await passRole('Administrator', 'ecs-tasks.amazonaws.com')).toBe('ImplicitlyDenied');
+    expect(
+      await passRole(
+        logicalIdOf(template, 'AWS::IAM::Role', 'DeploymentGroupServiceRole'),
+        'ecs-tasks.amazonaws.com',
+      ),
+    ).toBe('ImplicitlyDenied');
   });
 
   test('THEN failed pipeline runs and failed deployments are published to an encrypted topic', () => {
