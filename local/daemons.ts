@@ -228,6 +228,8 @@ export async function startSshd(options: SshdOptions): Promise<SshDaemon> {
       'PermitRootLogin prohibit-password',
       'StrictModes no',
       'UsePAM no',
+      // Git hosts speak protocol v2 over SSH, which (like GitHub and GitLab) hands out any reachable commit.
+      'AcceptEnv GIT_PROTOCOL',
       `SetEnv PATH=${process.env.PATH ?? '/usr/bin:/bin'}`,
       '',
     ].join('\n'),

@@ -127,10 +127,12 @@ start_ssh() {
 stop_ssh() {
   if [[ -n "${SSH_AGENT_PID:-}" ]]; then
     kill "$SSH_AGENT_PID" 2>/dev/null || true
-    local _
+    # Wait until the agent has exited (an unreaped zombie counts as exited: it holds no key).
+    local _ state
     for _ in {1..50}; do
-      kill -0 "$SSH_AGENT_PID" 2>/dev/null || break
-      sleep 0.1
+      state=$(cut -d' ' -f3 "/proc/$SSH_AGENT_PID/stat" 2>/dev/null) || break
+      [[ "$state" != Z ]] || break
+      sleep 0.05
     done
     unset SSH_AGENT_PID
   fi

@@ -211,7 +211,8 @@ describe('start_ssh / stop_ssh', () => {
         'echo "cmd=$GIT_SSH_COMMAND"',
         'pid=$SSH_AGENT_PID; dir=$SSH_DIR',
         'stop_ssh',
-        'kill -0 "$pid" 2>/dev/null && echo agent-alive || echo agent-gone',
+        // An exited agent may linger as a zombie until something reaps it; it holds no key then.
+        'state=$(cut -d" " -f3 /proc/$pid/stat 2>/dev/null); [[ -z $state || $state == Z ]] && echo agent-gone || echo agent-alive',
         'test -e "$dir" && echo dir-left || echo dir-gone',
       ].join('\n'),
       { GIT_SSH_KEY: keyPair(), GIT_KNOWN_HOSTS: 'github.com ssh-ed25519 AAAAC3Nza' },

@@ -104,7 +104,8 @@ describeE2e('GIVEN a repository pushed twice in a row over SSH', () => {
       expect(full.Labels['org.opencontainers.image.source']).toBe(world.sshd.cloneUrl(repo.barePath));
     });
 
-    test('THEN the image holds the first commit’s file, not the tip’s', () => {
+    test('THEN exactly the first commit was fetched, and the image holds its file, not the tip’s', () => {
+      expect(log).toContain(`pushline: fetched ${first} by id (shallow)`);
       const files = saveImage(`${world.imageRepositoryUri}:${first}`, 'first');
       expect(files.fileContent('app.txt')).toBe('version 1\nline two\n');
     });
