@@ -117,7 +117,7 @@ describe('GIVEN the sample config', () => {
         '*',
         Match.stringLikeRegexp('preset backlog-jp has no host key'),
       );
-      expect(env.GIT_KNOWN_HOSTS?.Value).toBe('');
+      expect(env.GIT_KNOWN_HOSTS).toBeUndefined();
     });
   });
 

@@ -197,7 +197,8 @@ function buildEnvironment(
     IMAGE_REPOSITORY_URI: props.imageRepository.repositoryUri,
     CACHE_TAG,
     CLONE_URL: repo.source.cloneUrl,
-    GIT_KNOWN_HOSTS: knownHosts.join('\n'),
+    // Absent rather than empty when nothing is pinned: the build then refuses to fetch, saying why.
+    GIT_KNOWN_HOSTS: knownHosts.length > 0 ? knownHosts.join('\n') : undefined,
     ARTIFACT_BUCKET: props.artifactBucket.bucketName,
     ARTIFACT_KEY: artifactKey(repo),
     DOCKER_CONTEXT: repo.docker.context,
