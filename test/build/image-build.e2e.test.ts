@@ -110,7 +110,7 @@ describeE2e('GIVEN a repository pushed twice in a row over SSH', () => {
       expect(files.fileContent('app.txt')).toBe('version 1\nline two\n');
     });
 
-    test('THEN neither the SSH key nor the --secret token is in any layer, though both were mounted', () => {
+    test('THEN neither the SSH key nor the --secret token is in any layer or the log, though both were mounted', () => {
       const image = saveImage(`${world.imageRepositoryUri}:${first}`, 'secrets');
       const keyBody = world.deployKey.privateKey.split('\n').filter((l) => l && !l.startsWith('-----'));
       expect(image.layers.length).toBeGreaterThanOrEqual(3);
@@ -121,6 +121,7 @@ describeE2e('GIVEN a repository pushed twice in a row over SSH', () => {
       expect(image.fileContent('secret-length').trim()).toBe(String(NPM_TOKEN.length));
       expect(image.fileContent('ssh-agent').trim()).toBe('agent-forwarded');
       expect(log.join('\n')).not.toContain(NPM_TOKEN);
+      for (const line of keyBody) expect(log.join('\n')).not.toContain(line);
     });
 
     test('THEN the artifact zip holds imageDetail.json and the deploy templates verbatim', () => {
