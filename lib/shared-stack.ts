@@ -4,6 +4,7 @@ import type { Construct } from 'constructs';
 import { expandCidrs } from './config/cidr-presets';
 import type { PipelineConfig } from './config/schema';
 import { ArtifactBucket } from './constructs/artifact-bucket';
+import { PullThroughCache } from './constructs/pull-through-cache';
 import { WebhookReceiver, type WebhookRoute } from './constructs/webhook-receiver';
 import { buildProjectName } from './resource-names';
 
@@ -19,6 +20,8 @@ export interface SharedStackProps extends StackProps {
 export class SharedStack extends Stack {
   public readonly artifacts: ArtifactBucket;
   public readonly webhooks: WebhookReceiver;
+  /** The ECR pull-through cache rules, when the config has any. */
+  public readonly pullThroughCache?: PullThroughCache;
 
   constructor(scope: Construct, id: string, props: SharedStackProps) {
     super(scope, id, props);
@@ -28,6 +31,13 @@ export class SharedStack extends Stack {
       value: this.artifacts.bucket.bucketName,
       description: 'Bucket the builds write deploy artifacts to',
     });
+
+    // Registry-wide rules: one per prefix per account and region, so they live here, before any build.
+    if (config.pullThroughCache?.length) {
+      this.pullThroughCache = new PullThroughCache(this, 'PullThroughCache', {
+        rules: config.pullThroughCache,
+      });
+    }
 
     this.webhooks = new WebhookReceiver(this, 'Webhooks', {
       routes: webhookRoutes(config),

@@ -1,7 +1,8 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { Template } from 'aws-cdk-lib/assertions';
+import { Match, Template } from 'aws-cdk-lib/assertions';
 import { Bucket } from 'aws-cdk-lib/aws-s3';
+import type { RepositoryStack } from '../lib/repository-stack';
 import { buildApp, generatedConfig, ROOT, sampleConfig } from './support/app';
 
 /** CloudFormation's hard limit of resources in one stack. */
@@ -48,6 +49,44 @@ describe('the pushline app', () => {
     expect(stacks.repositories).toHaveLength(50);
     expect(largest.resources).toBeLessThan(STACK_RESOURCE_LIMIT / 2);
     expect(resourceCount(Template.fromStack(stacks.shared))).toBeLessThan(STACK_RESOURCE_LIMIT / 2);
+  });
+
+  test('GIVEN pull-through cache rules WHEN synthesized with cdk-nag THEN the shared stack holds the rules and the builds may pull through them', () => {
+    const config = sampleConfig();
+    const withCache = {
+      ...config,
+      pullThroughCache: [
+        { prefix: 'ecr-public', upstream: 'ecr-public' as const },
+        {
+          prefix: 'docker-hub',
+          upstream: 'docker-hub' as const,
+          credentialSecretName: 'ecr-pullthroughcache/docker-hub',
+        },
+      ],
+    };
+    const { app, stacks } = buildApp(withCache, { nag: true });
+    expect(() => app.synth()).not.toThrow();
+    const shared = Template.fromStack(stacks.shared);
+    shared.resourceCountIs('AWS::ECR::PullThroughCacheRule', 2);
+    shared.hasResourceProperties('AWS::ECR::PullThroughCacheRule', {
+      EcrRepositoryPrefix: 'docker-hub',
+      UpstreamRegistry: 'docker-hub',
+    });
+    const build = Template.fromStack(stacks.repositories[0] as RepositoryStack);
+    build.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Action: Match.arrayWith(['ecr:BatchImportUpstreamImage']),
+            Resource: Match.arrayWith([
+              Match.objectLike({
+                'Fn::Join': Match.arrayWith([Match.arrayWith([':repository/docker-hub/*'])]),
+              }),
+            ]),
+          }),
+        ]),
+      },
+    });
   });
 
   test('GIVEN a config with mistakes WHEN cdk synth runs THEN it exits non-zero with one line per mistake and no stack trace', () => {

@@ -11,6 +11,7 @@ import { Construct } from 'constructs';
 import { resolveKnownHosts } from '../config/known-hosts';
 import type { PipelineConfig, RepositoryConfig } from '../config/schema';
 import { artifactKey, buildProjectName, deployTemplateParameterName } from '../resource-names';
+import { grantPullThroughCache } from './pull-through-cache';
 
 /** The directory shipped to every build project as its source: buildspec.yml and its scripts. */
 export const BUILDSPEC_DIR = join(__dirname, '..', '..', 'buildspec');
@@ -109,8 +110,8 @@ export class ImageBuildProject extends Construct {
         resources: [props.artifactBucket.arnForObjects(artifactKey(repo))],
       }),
     );
-    if (props.pullThroughCache?.length) this.grantPullThroughCache(props.pullThroughCache);
-    this.acknowledgeFindings(props);
+    if (props.pullThroughCache?.length) grantPullThroughCache(this.project, props.pullThroughCache);
+    this.acknowledgeFindings();
   }
 
   private createSshKeySecret(installationName: string, repo: RepositoryConfig): secretsmanager.Secret {
@@ -128,26 +129,7 @@ export class ImageBuildProject extends Construct {
     return secret;
   }
 
-  private grantPullThroughCache(rules: NonNullable<PipelineConfig['pullThroughCache']>): void {
-    const stack = Stack.of(this);
-    this.project.addToRolePolicy(
-      new iam.PolicyStatement({
-        sid: 'PullThroughCache',
-        actions: [
-          'ecr:CreateRepository',
-          'ecr:BatchImportUpstreamImage',
-          'ecr:BatchGetImage',
-          'ecr:GetDownloadUrlForLayer',
-          'ecr:BatchCheckLayerAvailability',
-        ],
-        resources: rules.map((rule) =>
-          stack.formatArn({ service: 'ecr', resource: 'repository', resourceName: `${rule.prefix}/*` }),
-        ),
-      }),
-    );
-  }
-
-  private acknowledgeFindings(props: ImageBuildProjectProps): void {
+  private acknowledgeFindings(): void {
     Validations.of(this.project).acknowledge({
       id: 'AwsSolutions-CB3',
       reason:
@@ -173,14 +155,6 @@ export class ImageBuildProject extends Construct {
       'Action::s3:GetObject*': assetRead,
       'Action::s3:List*': assetRead,
     };
-    if (props.pullThroughCache?.length) {
-      for (const rule of props.pullThroughCache) {
-        findings[
-          `Resource::arn:<AWS::Partition>:ecr:<AWS::Region>:<AWS::AccountId>:repository/${rule.prefix}/*`
-        ] =
-          `Repositories ECR creates under the pull-through prefix ${rule.prefix}/ on first pull; their names follow the base images.`;
-      }
-    }
     for (const [finding, reason] of Object.entries(findings)) {
       Validations.of(role).acknowledge({ id: `AwsSolutions-IAM5[${finding}]`, reason });
     }
