@@ -26,6 +26,9 @@ export const DEBIAN_PACKAGES = {
 } as const;
 export type LocalTool = keyof typeof DEBIAN_PACKAGES;
 
+/** Every tool a local build needs: the end-to-end tests and `npm run local` check for all of them. */
+export const LOCAL_BUILD_TOOLS = Object.keys(DEBIAN_PACKAGES) as LocalTool[];
+
 /**
  * Debian's own binaries. The first `docker` on PATH may be another client (without BuildKit
  * support for `--ssh`/`--secret` on a classic daemon); these are the ones the build is tested with.

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../lib/config/load';
 import { printEndpoints, progressLine } from './console-output';
-import { type LocalTool, MissingToolError, missingTools } from './daemons';
+import { LOCAL_BUILD_TOOLS, MissingToolError, missingTools } from './daemons';
 import { runDemo } from './demo';
 import { type LocalPipeline, ROOT, startLocalPipeline } from './local-pipeline';
 
@@ -18,18 +18,6 @@ const USAGE = `usage: npm run local -- [--config PATH] [--ssh-key PATH] [--demo]
   --ssh-key PATH  the deploy key the builds fetch with (default ~/.ssh/id_ed25519)
   --demo          make a Git repository served over SSH, push twice, build both, check, stop
   --verbose       stream every build log line, not only progress`;
-
-export const LOCAL_TOOLS: readonly LocalTool[] = [
-  'dockerd',
-  'docker',
-  'docker-registry',
-  'sshd',
-  'ssh-keygen',
-  'git',
-  'busybox',
-  'skopeo',
-  'zip',
-];
 
 function print(line: string): void {
   process.stdout.write(`${line}\n`);
@@ -50,7 +38,7 @@ async function main(): Promise<number> {
     print(USAGE);
     return 0;
   }
-  const missing = missingTools(LOCAL_TOOLS);
+  const missing = missingTools(LOCAL_BUILD_TOOLS);
   if (missing.length > 0) {
     process.stderr.write(`${new MissingToolError(missing).message}\n`);
     return 2;

@@ -2,18 +2,9 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expandCidrs, isCidr } from '../lib/config';
 import { configJsonSchema } from '../lib/config/json-schema';
-import { ConfigError, loadConfig, parseConfig } from '../lib/config/load';
+import { loadConfig } from '../lib/config/load';
 import { ROOT, SAMPLE_CONFIG } from './support/app';
-
-function problemsOf(text: string): readonly string[] {
-  try {
-    parseConfig(text);
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  throw new Error('expected the config to be rejected');
-}
+import { problemsOf } from './support/config';
 
 const MINIMAL_REPO = `
   - name: shop-api

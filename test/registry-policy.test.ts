@@ -1,12 +1,13 @@
 import { App, Stack } from 'aws-cdk-lib';
 import type * as iam from 'aws-cdk-lib/aws-iam';
-import { ConfigError, parseConfig } from '../lib/config/load';
+import { parseConfig } from '../lib/config/load';
 import type { PipelineConfig, ShareConfig } from '../lib/config/schema';
 import {
   PULL_ACTIONS,
   PUSH_ACTIONS,
   repositoryShareStatements,
 } from '../lib/constructs/repository-share-policy';
+import { problemsOf } from './support/config';
 
 function configWithShare(shareYaml: string, topLevelYaml = ''): PipelineConfig {
   return parseConfig(`webhook:
@@ -29,16 +30,6 @@ function shareOf(shareYaml: string): ShareConfig | ShareConfig[] {
 function rendered(statements: iam.PolicyStatement[]): Record<string, unknown>[] {
   const stack = new Stack(new App(), 'Policy');
   return statements.map((s) => stack.resolve(s.toStatementJson()) as Record<string, unknown>);
-}
-
-function problemsOf(text: string): readonly string[] {
-  try {
-    parseConfig(text);
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  throw new Error('expected the config to be rejected');
 }
 
 function accountRoot(account: string): unknown {

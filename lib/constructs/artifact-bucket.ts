@@ -1,6 +1,7 @@
 import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { createLogBucket } from './log-bucket';
 
 export interface ArtifactBucketProps {
   /**
@@ -28,18 +29,7 @@ export class ArtifactBucket extends Construct {
       );
     }
 
-    this.accessLogs = new s3.Bucket(this, 'AccessLogs', {
-      encryption: s3.BucketEncryption.S3_MANAGED,
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      enforceSSL: true,
-      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      removalPolicy: RemovalPolicy.RETAIN,
-      lifecycleRules: [{ expiration: Duration.days(365) }],
-    });
-    Validations.of(this.accessLogs).acknowledge({
-      id: 'AwsSolutions-S1',
-      reason: 'This is the access-log bucket itself; logging it to itself would loop.',
-    });
+    this.accessLogs = createLogBucket(this, 'AccessLogs', { receives: 'the artifact bucket’s access logs' });
 
     this.bucket = new s3.Bucket(this, 'Bucket', {
       versioned: true,

@@ -7,13 +7,14 @@ import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import * as s3 from 'aws-cdk-lib/aws-s3';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { RegionInfo } from 'aws-cdk-lib/region-info';
 import { Construct } from 'constructs';
 import { normalizeCidr } from '../config/cidr-presets';
 import type { DeployConfig, TrafficShift } from '../config/schema';
 import type { TaskDefinitionSettings } from '../deploy-templates';
+import { createLogBucket } from './log-bucket';
 
 /**
  * What the service runs until the first rollout, so that `cdk deploy` on a fresh account succeeds
@@ -107,18 +108,8 @@ export class BlueGreenService extends Construct {
       );
     }
 
-    this.logsBucket = new s3.Bucket(this, 'AccessLogs', {
-      // Load balancers deliver access logs only to buckets encrypted with S3-managed keys.
-      encryption: s3.BucketEncryption.S3_MANAGED,
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      enforceSSL: true,
-      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      removalPolicy: RemovalPolicy.RETAIN,
-      lifecycleRules: [{ expiration: Duration.days(365) }],
-    });
-    Validations.of(this.logsBucket).acknowledge({
-      id: 'AwsSolutions-S1',
-      reason: 'This bucket receives the access and flow logs; logging it to itself would loop.',
+    this.logsBucket = createLogBucket(this, 'AccessLogs', {
+      receives: 'the load balancer’s access logs and the VPC flow logs',
     });
 
     this.vpc = createOrImportVpc(this, deploy, this.logsBucket);

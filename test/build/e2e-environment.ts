@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { type RunBuildspecResult, runBuildspec } from '../../local/buildspec-runner';
 import {
   type DockerDaemon,
+  LOCAL_BUILD_TOOLS,
   type LocalTool,
   missingTools,
   type RegistryDaemon,
@@ -18,18 +19,7 @@ import {
 
 export const BUILDSPEC_DIR = resolve(__dirname, '..', '..', 'buildspec');
 
-export const E2E_TOOLS: readonly LocalTool[] = [
-  'dockerd',
-  'docker',
-  'docker-registry',
-  'sshd',
-  'ssh-keygen',
-  'git',
-  'busybox',
-  'skopeo',
-  'zip',
-  'unzip',
-];
+export const E2E_TOOLS: readonly LocalTool[] = LOCAL_BUILD_TOOLS;
 
 /**
  * Why the end-to-end build cannot run here, or undefined when it can. Outside CI a missing tool
