@@ -12,7 +12,7 @@ export interface LocalApiGatewayOptions {
   readonly handler: ProxyHandler;
   /** CIDRs (already expanded from presets) that the resource policy allows; others get 403. */
   readonly allowedCidrs: readonly string[];
-  /** The stage name in the path. @default 'prod' */
+  /** The stage name in the path, as the deployed API has it (WebhookReceiver's default). @default 'v1' */
   readonly stage?: string;
   /**
    * Treat requests as coming from this address instead of the socket's (tests use it to act as an
@@ -133,7 +133,7 @@ function send(res: ServerResponse, status: number, body: string, headers: Record
  * everything else gets API Gateway's own 403 "Missing Authentication Token".
  */
 export async function startLocalApiGateway(options: LocalApiGatewayOptions): Promise<LocalApiGateway> {
-  const stage = options.stage ?? 'prod';
+  const stage = options.stage ?? 'v1';
   const allowed = cidrMatcher(options.allowedCidrs);
   const route = new RegExp(`^/${stage}/webhooks/([^/]+)$`);
 
