@@ -2,7 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createSampleRepository, git, SAMPLE_DOCKERFILE } from '../local/sample-repository';
+import { createSampleRepository, git, SAMPLE_DOCKERFILE_WITH_DEPENDENCIES } from '../local/sample-repository';
 import {
   cachedSteps,
   e2eUnavailableReason,
@@ -25,12 +25,6 @@ import {
 
 const HISTORY_COMMITS = 2000;
 const SCRIPT = join(__dirname, '..', 'buildspec', 'scripts', 'pushline-build.sh');
-
-/** The sample Dockerfile plus a step standing in for dependency installation (a few seconds of work). */
-const BENCH_DOCKERFILE = SAMPLE_DOCKERFILE.replace(
-  'COPY app.txt /app.txt',
-  'RUN head -c 800000000 /dev/zero | sha256sum > /dependencies.lock\nCOPY app.txt /app.txt',
-);
 
 function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(2)} s`;
@@ -78,7 +72,7 @@ async function main(): Promise<void> {
   const world = await startBuildWorld('bench-app');
   try {
     const repo = createSampleRepository(join(world.dir, 'git'), 'version 1\nline two\n');
-    writeFileSync(join(repo.workPath, 'Dockerfile'), BENCH_DOCKERFILE);
+    writeFileSync(join(repo.workPath, 'Dockerfile'), SAMPLE_DOCKERFILE_WITH_DEPENDENCIES);
     const first = repo.pushAppChange('version 1\nline two\n ', 'Bench Dockerfile');
     const second = repo.pushAppChange('version 2\nline two\n ', 'One-line change');
     const env = (commit: string) =>

@@ -1,15 +1,14 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { backlogPushBody, startDemoWorld } from '../local/demo';
+import { SAMPLE_DOCKERFILE_WITH_DEPENDENCIES } from '../local/sample-repository';
 
 /**
  * End to end on this machine (`npm run local`'s parts): push-to-image time of a cold build (fresh
  * Docker engine, empty registry) and of a cached rebuild after a one-line change, and the share of
  * each spent inside the webhook function. The cold push is the baseline of the ratios.
  */
-
-const ZERO_SHA = '0'.repeat(40);
 
 async function pushToImage(
   world: Awaited<ReturnType<typeof startDemoWorld>>,
@@ -32,8 +31,10 @@ async function main(): Promise<void> {
   process.env.POWERTOOLS_LOG_LEVEL ??= 'SILENT';
   const world = await startDemoWorld(workDir, { print: () => undefined });
   try {
-    const first = world.repo.firstCommit;
-    const cold = await pushToImage(world, ZERO_SHA, first);
+    // A Dockerfile with a dependency step, so that the cache has something to save.
+    writeFileSync(join(world.repo.workPath, 'Dockerfile'), SAMPLE_DOCKERFILE_WITH_DEPENDENCIES);
+    const first = world.repo.pushAppChange('version 1\n', 'Install dependencies');
+    const cold = await pushToImage(world, world.repo.firstCommit, first);
     const second = world.repo.pushAppChange('version 2\n', 'One-line change');
     const cached = await pushToImage(world, first, second);
     const row = (name: string, r: typeof cold) =>

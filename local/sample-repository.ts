@@ -20,6 +20,12 @@ export const SAMPLE_DOCKERFILE = [
   '',
 ].join('\n');
 
+/** The sample Dockerfile plus a step standing in for dependency installation (a few seconds of work), for benchmarks. */
+export const SAMPLE_DOCKERFILE_WITH_DEPENDENCIES = SAMPLE_DOCKERFILE.replace(
+  'COPY app.txt /app.txt',
+  'RUN head -c 800000000 /dev/zero | sha256sum > /dependencies.lock\nCOPY app.txt /app.txt',
+);
+
 export interface SampleRepository {
   /** The bare repository the SSH server serves. */
   readonly barePath: string;
