@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expandCidrs, isCidr } from '../lib/config';
 import { configJsonSchema } from '../lib/config/json-schema';
-import { loadConfig } from '../lib/config/load';
+import { loadConfig, parseConfig } from '../lib/config/load';
 import { ROOT, SAMPLE_CONFIG } from './support/app';
 import { problemsOf } from './support/config';
 
@@ -61,6 +61,47 @@ describe('pipeline.config.yaml', () => {
     expect(problems).toEqual([
       expect.stringContaining('repositories[0].branches[0]: give the branch or tag name'),
     ]);
+  });
+
+  test.each([
+    [
+      'an existing VPC without its subnets',
+      '{ vpcId: vpc-0a1b2c3d4e }',
+      [
+        'repositories[0].deploy.vpc.availabilityZones: is required with vpcId',
+        'deploy.vpc.publicSubnetIds: is required',
+      ],
+    ],
+    [
+      'NAT gateways for an existing VPC',
+      '{ vpcId: vpc-0a1b2c3d4e, natGateways: 0, availabilityZones: [a, b], publicSubnetIds: [subnet-0a1b2c3d, subnet-1a1b2c3d], privateSubnetIds: [subnet-2a1b2c3d, subnet-3a1b2c3d] }',
+      ['repositories[0].deploy.vpc.natGateways: applies only to a VPC the stack creates'],
+    ],
+    [
+      'subnets without a VPC ID',
+      '{ maxAzs: 2, publicSubnetIds: [subnet-0a1b2c3d, subnet-1a1b2c3d] }',
+      ['deploy.vpc.publicSubnetIds: belongs to an existing VPC'],
+    ],
+    [
+      'a malformed VPC ID',
+      '{ vpcId: vpc-1 }',
+      ['deploy.vpc.vpcId: must be a VPC ID such as vpc-0a1b2c3d (got "vpc-1")'],
+    ],
+  ])('GIVEN %s WHEN loaded THEN the error names the field of the form the user meant', (_, vpc, expected) => {
+    const problems = problemsOf(
+      `webhook: { allowedCidrs: [10.0.0.0/8] }\nrepositories:${MINIMAL_REPO}\n    deploy: { containerPort: 80, vpc: ${vpc} }\n`,
+    );
+    for (const text of expected) expect(problems).toContainEqual(expect.stringContaining(text));
+    expect(problems.join('\n')).not.toContain('unknown field');
+  });
+
+  test('GIVEN a deploy section without vpc or with maxAzs only THEN the stack creates a VPC with the defaults filled in', () => {
+    const parse = (vpc: string) =>
+      parseConfig(
+        `webhook: { allowedCidrs: [10.0.0.0/8] }\nrepositories:${MINIMAL_REPO}\n    deploy: { containerPort: 80${vpc} }\n`,
+      ).repositories[0]?.deploy?.vpc;
+    expect(parse('')).toBeUndefined();
+    expect(parse(', vpc: { maxAzs: 3 }')).toEqual({ maxAzs: 3, natGateways: 1 });
   });
 
   test('GIVEN a missing file WHEN loaded THEN the error says so without a stack trace', () => {

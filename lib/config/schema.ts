@@ -228,18 +228,75 @@ const RegistrySchema = z
     path: ['kmsKeyArn'],
   });
 
-const VpcSchema = z.union([
-  z.strictObject({
-    maxAzs: z.number().int().min(2).max(6).default(2),
-    natGateways: z.number().int().min(0).max(6).default(1),
-  }),
-  z.strictObject({
-    vpcId: z.string().regex(/^vpc-[0-9a-f]{8,17}$/, { error: 'must be a VPC ID' }),
-    availabilityZones: z.array(z.string().min(1)).min(2),
-    publicSubnetIds: z.array(z.string().regex(/^subnet-[0-9a-f]{8,17}$/)).min(2),
-    privateSubnetIds: z.array(z.string().regex(/^subnet-[0-9a-f]{8,17}$/)).min(2),
-  }),
-]);
+const subnetIds = z.array(z.string().regex(/^subnet-[0-9a-f]{8,17}$/, { error: 'must be a subnet ID' })).min(2);
+
+/** A VPC the service stack creates. */
+export interface NewVpcConfig {
+  readonly maxAzs: number;
+  readonly natGateways: number;
+}
+
+/** An existing VPC, given in full so that synth needs no look-up. */
+export interface ExistingVpcConfig {
+  readonly vpcId: string;
+  readonly availabilityZones: string[];
+  readonly publicSubnetIds: string[];
+  readonly privateSubnetIds: string[];
+}
+
+const NEW_VPC_FIELDS = ['maxAzs', 'natGateways'] as const;
+const EXISTING_VPC_FIELDS = ['availabilityZones', 'publicSubnetIds', 'privateSubnetIds'] as const;
+
+/**
+ * Either a VPC to create (`maxAzs`, `natGateways`) or an existing one (`vpcId` with its zones and
+ * subnets). One object rather than a union, so that a mistake is reported against the form the
+ * user meant (the one with `vpcId` or without), not against whichever alternative zod tried first.
+ */
+const VpcSchema = z
+  .strictObject({
+    maxAzs: z.number().int().min(2).max(6).optional().describe('Zones of a created VPC. Default: 2'),
+    natGateways: z.number().int().min(0).max(6).optional().describe('NAT gateways of a created VPC. Default: 1'),
+    vpcId: z
+      .string()
+      .regex(/^vpc-[0-9a-f]{8,17}$/, { error: 'must be a VPC ID such as vpc-0a1b2c3d' })
+      .optional()
+      .describe('An existing VPC instead; then availabilityZones and the subnet IDs are required'),
+    availabilityZones: z.array(z.string().min(1)).min(2).optional(),
+    publicSubnetIds: subnetIds.optional(),
+    privateSubnetIds: subnetIds.optional(),
+  })
+  .superRefine((vpc, ctx) => {
+    if (vpc.vpcId === undefined) {
+      for (const field of EXISTING_VPC_FIELDS) {
+        if (vpc[field] !== undefined)
+          ctx.addIssue({ code: 'custom', path: [field], message: 'belongs to an existing VPC: give vpcId too' });
+      }
+      return;
+    }
+    for (const field of NEW_VPC_FIELDS) {
+      if (vpc[field] !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: [field],
+          message: 'applies only to a VPC the stack creates, not to an existing one (vpcId)',
+        });
+    }
+    for (const field of EXISTING_VPC_FIELDS) {
+      if (vpc[field] === undefined)
+        ctx.addIssue({ code: 'custom', path: [field], message: 'is required with vpcId (no look-ups at synth)' });
+    }
+  })
+  .transform(
+    (vpc): NewVpcConfig | ExistingVpcConfig =>
+      vpc.vpcId === undefined
+        ? { maxAzs: vpc.maxAzs ?? 2, natGateways: vpc.natGateways ?? 1 }
+        : {
+            vpcId: vpc.vpcId,
+            availabilityZones: vpc.availabilityZones ?? [],
+            publicSubnetIds: vpc.publicSubnetIds ?? [],
+            privateSubnetIds: vpc.privateSubnetIds ?? [],
+          },
+  );
 
 const DeploySchema = z.strictObject({
   containerPort: z.number().int().min(1).max(65535),
