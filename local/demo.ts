@@ -13,8 +13,8 @@ export interface DemoOptions {
   readonly workDir: string;
   readonly print: (line: string) => void;
   readonly onBuildLog?: (projectName: string, line: string) => void;
-  /** Hands the running pipeline to the caller, so Ctrl-C can stop it. */
-  readonly setPipeline: (pipeline: LocalPipeline) => void;
+  /** Receives each stop function as soon as there is something to stop, so Ctrl-C can stop it. */
+  readonly registerStop?: (stop: () => Promise<void>) => void;
 }
 
 const ZERO_SHA = '0'.repeat(40);
@@ -127,10 +127,13 @@ export interface DemoWorld {
  */
 export async function startDemoWorld(
   workDir: string,
-  options: Pick<DemoOptions, 'print' | 'onBuildLog'> & { onProgress?: (p: BuildProgress) => void },
+  options: Pick<DemoOptions, 'print' | 'onBuildLog' | 'registerStop'> & {
+    onProgress?: (p: BuildProgress) => void;
+  },
 ): Promise<DemoWorld> {
   const deployKey = makeDeployKey(workDir);
   const sshd = await startSshd({ authorizedKeys: [deployKey.publicKey] });
+  options.registerStop?.(() => sshd.stop());
   let pipeline: LocalPipeline | undefined;
   try {
     const repo = createSampleRepository(join(workDir, 'git'), 'version 1\n');
@@ -146,6 +149,7 @@ export async function startDemoWorld(
       secrets: { 'demo/npm-token': DEMO_NPM_TOKEN },
       onProgress: options.onProgress,
       onBuildLog: options.onBuildLog,
+      registerStop: options.registerStop,
     });
     const running = pipeline;
     return {
@@ -178,7 +182,6 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     onProgress: (p) => print(progressLine(p)),
   });
   const { pipeline, repo } = world;
-  options.setPipeline(pipeline);
   try {
     printEndpoints(pipeline, print);
     const started = Date.now();

@@ -37,6 +37,11 @@ export interface LocalPipelineOptions {
   readonly onProgress?: (progress: BuildProgress) => void;
   readonly onBuildLog?: (projectName: string, line: string) => void;
   readonly onWebhook?: (summary: { provider: string; status: number; body: string; ms: number }) => void;
+  /**
+   * Receives, before anything starts, the function that stops whatever has started so far, so that
+   * Ctrl-C during start-up (synth takes seconds) leaves nothing running.
+   */
+  readonly registerStop?: (stop: () => Promise<void>) => void;
 }
 
 /** A running local pipeline: the parts, and what a caller needs to use them. */
@@ -74,7 +79,6 @@ export async function startLocalPipeline(options: LocalPipelineOptions): Promise
   const assemblyDir = join(options.workDir, 'cdk.out');
   const artifactDir = join(options.workDir, 'artifacts');
   mkdirSync(artifactDir, { recursive: true });
-  synthesize(options.configPath, assemblyDir);
 
   const webhookSecret: Record<Provider, string> = {
     backlog: randomBytes(24).toString('hex'),
@@ -96,6 +100,8 @@ export async function startLocalPipeline(options: LocalPipelineOptions): Promise
     })();
     return stopping;
   };
+  options.registerStop?.(stop);
+  synthesize(options.configPath, assemblyDir);
   try {
     registry = await startRegistry();
     dockerd = await startDockerd();

@@ -6,7 +6,7 @@ import { ConfigError, loadConfig } from '../lib/config/load';
 import { printEndpoints, progressLine } from './console-output';
 import { LOCAL_BUILD_TOOLS, MissingToolError, missingTools } from './daemons';
 import { runDemo } from './demo';
-import { type LocalPipeline, ROOT, startLocalPipeline } from './local-pipeline';
+import { ROOT, startLocalPipeline } from './local-pipeline';
 
 /**
  * `npm run local [-- --config PATH] [-- --demo]`: the pipeline on this machine, from a webhook to
@@ -54,13 +54,18 @@ async function main(): Promise<number> {
   const onBuildLog = values.verbose
     ? (project: string, line: string) => print(`  [${project}] ${line}`)
     : undefined;
-  let pipeline: LocalPipeline | undefined;
-  let stopping = false;
-  const cleanUp = async () => {
-    if (stopping) return;
-    stopping = true;
-    await pipeline?.stop();
-    rmSync(workDir, { recursive: true, force: true });
+  // Every part registers its stop as soon as it starts; stopped in reverse order, each once.
+  const stops: (() => Promise<void>)[] = [];
+  const registerStop = (stop: () => Promise<void>) => {
+    stops.push(stop);
+  };
+  let stopping: Promise<void> | undefined;
+  const cleanUp = () => {
+    stopping ??= (async () => {
+      for (const stop of stops.reverse()) await stop().catch(() => undefined);
+      rmSync(workDir, { recursive: true, force: true });
+    })();
+    return stopping;
   };
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
@@ -71,7 +76,7 @@ async function main(): Promise<number> {
 
   try {
     if (values.demo) {
-      return await runDemo({ workDir, print, onBuildLog, setPipeline: (p) => (pipeline = p) });
+      return await runDemo({ workDir, print, onBuildLog, registerStop });
     }
     const configPath = resolve(ROOT, values.config);
     const config = loadConfig(configPath);
@@ -83,7 +88,7 @@ async function main(): Promise<number> {
       return 2;
     }
     print(`pushline local: synthesizing ${configPath} and starting the local parts...`);
-    pipeline = await startLocalPipeline({
+    const pipeline = await startLocalPipeline({
       config,
       configPath,
       workDir,
@@ -91,6 +96,7 @@ async function main(): Promise<number> {
       onProgress: (p) => print(progressLine(p)),
       onBuildLog,
       onWebhook: (w) => print(`webhook ${w.provider}: ${w.status} ${w.body}`),
+      registerStop,
     });
     printEndpoints(pipeline, print);
     print('waiting for webhooks; Ctrl-C stops everything');
