@@ -36,6 +36,8 @@ export interface LocalPipelineOptions {
   readonly secrets?: Readonly<Record<string, string>>;
   readonly onProgress?: (progress: BuildProgress) => void;
   readonly onBuildLog?: (projectName: string, line: string) => void;
+  /** Something a local run cannot do as AWS would, and how to fix it. */
+  readonly onWarning?: (message: string) => void;
   readonly onWebhook?: (summary: { provider: string; status: number; body: string; ms: number }) => void;
   /**
    * Receives, before anything starts, the function that stops whatever has started so far, so that
@@ -120,6 +122,7 @@ export async function startLocalPipeline(options: LocalPipelineOptions): Promise
           DOCKER_BUILD_NETWORK: 'host',
         },
         { sshPrivateKey: options.sshPrivateKey, secrets: options.secrets ?? {} },
+        options.onWarning ?? (() => undefined),
       ),
     );
     const codebuild = new LocalCodeBuild({
@@ -210,6 +213,7 @@ function localProject(
   projectName: string,
   localValues: Readonly<Record<string, string>>,
   secrets: { sshPrivateKey: string; secrets: Readonly<Record<string, string>> },
+  onWarning: (message: string) => void,
 ): LocalProject {
   const environment: Record<string, string> = {};
   for (const variable of buildProjectVariables(repoTemplate, projectName)) {
@@ -218,11 +222,12 @@ function localProject(
     } else if (variable.type === 'SECRETS_MANAGER') {
       const value = variable.name === 'GIT_SSH_KEY' ? secrets.sshPrivateKey : secrets.secrets[variable.value];
       if (value === undefined) {
-        throw new Error(
-          `${projectName} reads secret ${variable.value} into ${variable.name}; give it to pushline local`,
+        // As in AWS, the build then fails; a local run says how to give the value instead.
+        onWarning(
+          `${projectName} reads secret ${variable.value} into ${variable.name}: give it with --secret ${variable.value}=VALUE`,
         );
       }
-      environment[variable.name] = value;
+      environment[variable.name] = value ?? '';
     } else {
       const value = serviceTemplateOrNone ? parameterValue(serviceTemplateOrNone, variable.value) : undefined;
       if (value === undefined)
