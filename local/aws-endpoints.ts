@@ -65,6 +65,8 @@ export interface LocalAwsEndpoints {
   readonly builds: Map<string, LocalBuild>;
   /** Every SQS SendMessage. */
   readonly sentMessages: { queueUrl: string; body: string }[];
+  /** Every SQS ChangeMessageVisibility: how long the consumer asked SQS to hide a message it failed. */
+  readonly visibilityChanges: { receiptHandle: string; visibilityTimeout: number }[];
   /** Replaces what StartBuild does from now on. */
   onStartBuild(behaviour: StartBuildBehaviour | undefined): void;
   close(): Promise<void>;
@@ -82,6 +84,7 @@ export async function startLocalAwsEndpoints(
   const builds = new Map<string, LocalBuild>();
   const buildsByToken = new Map<string, LocalBuild>();
   const sentMessages: { queueUrl: string; body: string }[] = [];
+  const visibilityChanges: { receiptHandle: string; visibilityTimeout: number }[] = [];
   const tables = new Map<string, Map<string, AttributeMap>>();
   let behaviour = options.onStartBuild;
 
@@ -138,7 +141,13 @@ export async function startLocalAwsEndpoints(
       sentMessages.push({ queueUrl: String(input.QueueUrl), body });
       return { MessageId: randomUUID(), MD5OfMessageBody: createHash('md5').update(body).digest('hex') };
     },
-    'AmazonSQS.ChangeMessageVisibility': () => ({}),
+    'AmazonSQS.ChangeMessageVisibility': (input) => {
+      visibilityChanges.push({
+        receiptHandle: String(input.ReceiptHandle),
+        visibilityTimeout: Number(input.VisibilityTimeout),
+      });
+      return {};
+    },
     'DynamoDB_20120810.GetItem': (input) => {
       const item = table(input).get(keyOf(input.Key as AttributeMap));
       return item ? { Item: item } : {};
@@ -236,6 +245,7 @@ export async function startLocalAwsEndpoints(
     startBuildCalls,
     builds,
     sentMessages,
+    visibilityChanges,
     onStartBuild(next) {
       behaviour = next;
     },

@@ -116,3 +116,13 @@ export function parameterValue(template: CfnTemplate, parameterName: string): st
   );
   return parameter ? renderValue(parameter.Properties?.Value) : undefined;
 }
+
+/** The redrive policy's maxReceiveCount of the one queue in the template that has a dead-letter queue. */
+export function maxReceiveCount(template: CfnTemplate): number | undefined {
+  for (const resource of Object.values(template.Resources)) {
+    const policy = resource.Properties?.RedrivePolicy as { maxReceiveCount?: unknown } | undefined;
+    if (resource.Type === 'AWS::SQS::Queue' && typeof policy?.maxReceiveCount === 'number')
+      return policy.maxReceiveCount;
+  }
+  return undefined;
+}

@@ -1,6 +1,7 @@
 import { PROVIDERS } from '../lib/config/schema';
 import type { BuildProgress } from './local-codebuild';
 import type { LocalPipeline } from './local-pipeline';
+import type { RetryEvent } from './local-retry-queue';
 
 /** What pushline local prints: one progress line per build stage, and where to send webhooks. */
 
@@ -22,4 +23,11 @@ export function printEndpoints(pipeline: LocalPipeline, out: (line: string) => v
     out(`webhook ${provider}: ${how}`);
   }
   out(`registry: ${pipeline.registry.address}   artifacts: ${pipeline.artifactDir}`);
+}
+
+export function retryLine(r: RetryEvent): string {
+  const head = `retry queue: message ${r.messageId.slice(0, 8)} try ${r.attempt}`;
+  if (r.outcome === 'delivered') return `${head}: build started`;
+  if (r.outcome === 'dead-lettered') return `${head}: failed again, moved to the dead-letter queue`;
+  return `${head}: failed, next try in ${r.retryInSeconds ?? '?'} s (compressed locally)`;
 }

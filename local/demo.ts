@@ -2,11 +2,13 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../lib/config/load';
-import { printEndpoints, progressLine } from './console-output';
+import { AwsServiceError } from './aws-endpoints';
+import { printEndpoints, progressLine, retryLine } from './console-output';
 import { type SshDaemon, startSshd, TOOL_PATHS } from './daemons';
 import type { BuildProgress } from './local-codebuild';
 import type { LocalPipeline } from './local-pipeline';
 import { startLocalPipeline } from './local-pipeline';
+import type { RetryEvent } from './local-retry-queue';
 import { createSampleRepository, type SampleRepository } from './sample-repository';
 
 export interface DemoOptions {
@@ -89,6 +91,18 @@ async function registryTags(pipeline: LocalPipeline, repository: string): Promis
   return ((await res.json()) as { tags?: string[] }).tags ?? [];
 }
 
+/**
+ * Makes CodeBuild answer every StartBuild with ThrottlingException, as it does under load (the SDK
+ * retries a throttled call by itself, so one refusal would not reach the function); returns the
+ * function that ends it.
+ */
+function throttleStartBuilds(pipeline: LocalPipeline): () => void {
+  pipeline.endpoints.onStartBuild((call) => {
+    throw new AwsServiceError('ThrottlingException', `Rate exceeded for project ${call.projectName}`);
+  });
+  return () => pipeline.endpoints.onStartBuild(pipeline.codebuild.start);
+}
+
 function makeDeployKey(dir: string): { privateKey: string; publicKey: string } {
   const file = join(dir, 'demo-deploy-key');
   execFileSync(TOOL_PATHS['ssh-keygen'], [
@@ -129,6 +143,7 @@ export async function startDemoWorld(
   workDir: string,
   options: Pick<DemoOptions, 'print' | 'onBuildLog' | 'registerStop'> & {
     onProgress?: (p: BuildProgress) => void;
+    onRetry?: (event: RetryEvent) => void;
   },
 ): Promise<DemoWorld> {
   const deployKey = makeDeployKey(workDir);
@@ -149,6 +164,7 @@ export async function startDemoWorld(
       secrets: { 'demo/npm-token': DEMO_NPM_TOKEN },
       onProgress: options.onProgress,
       onBuildLog: options.onBuildLog,
+      onRetry: options.onRetry,
       registerStop: options.registerStop,
     });
     const running = pipeline;
@@ -180,6 +196,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
   const world = await startDemoWorld(options.workDir, {
     ...options,
     onProgress: (p) => print(progressLine(p)),
+    onRetry: (r) => print(retryLine(r)),
   });
   const { pipeline, repo } = world;
   try {
@@ -193,9 +210,15 @@ export async function runDemo(options: DemoOptions): Promise<number> {
 
     const second = repo.pushAppChange('version 2\n', 'Second version');
     print(`push 2: ${second}`);
+    // CodeBuild throttles the next StartBuild: the webhook must queue it, and the bundled retry
+    // consumer behind the local queue must start it, so no push is lost.
+    const endThrottling = throttleStartBuilds(pipeline);
+    print('codebuild: throttling every StartBuild (ThrottlingException) while push 2 is delivered');
     const secondBody = backlogPushBody(first, second, 'Second version');
     const answer2 = await world.postBacklog(secondBody);
+    endThrottling();
     print(`webhook push 2: ${answer2.status} ${answer2.body}`);
+    await pipeline.retryQueue.idle();
 
     const buildsBefore = pipeline.endpoints.builds.size;
     const replay = await world.postBacklog(secondBody);
@@ -228,6 +251,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     const ok =
       answer1.status === 202 &&
       answer2.status === 202 &&
+      JSON.parse(answer2.body).queued !== undefined &&
       replayBuilds === 0 &&
       forged.status === 401 &&
       forgedBuilds === 0 &&

@@ -7,7 +7,19 @@ import type { PipelineConfig, Provider } from '../lib/config/schema';
 import { buildProjectName, repositoryStackName, serviceStackName } from '../lib/resource-names';
 import { type LocalApiGateway, type ProxyHandler, startLocalApiGateway } from './api-gateway';
 import { type LocalAwsEndpoints, startLocalAwsEndpoints } from './aws-endpoints';
-import { buildProjectVariables, type CfnTemplate, parameterValue, readTemplate } from './cloud-assembly';
+import {
+  findBundledFunction,
+  loadBundledHandler,
+  RETRY_FUNCTION,
+  WEBHOOK_FUNCTION,
+} from './bundled-function';
+import {
+  buildProjectVariables,
+  type CfnTemplate,
+  maxReceiveCount,
+  parameterValue,
+  readTemplate,
+} from './cloud-assembly';
 import {
   type DockerDaemon,
   type RegistryDaemon,
@@ -17,7 +29,7 @@ import {
   TOOL_PATHS,
 } from './daemons';
 import { type BuildProgress, LocalCodeBuild, type LocalProject } from './local-codebuild';
-import { findWebhookFunction, loadBundledHandler } from './webhook-function';
+import { LocalRetryQueue, type QueueHandler, type RetryEvent } from './local-retry-queue';
 
 export const ROOT = resolve(__dirname, '..');
 const BUILDSPEC_DIR = join(ROOT, 'buildspec');
@@ -38,6 +50,8 @@ export interface LocalPipelineOptions {
   readonly onBuildLog?: (projectName: string, line: string) => void;
   /** Something a local run cannot do as AWS would, and how to fix it. */
   readonly onWarning?: (message: string) => void;
+  /** What happened to each build the webhook had to queue (StartBuild throttled or failing). */
+  readonly onRetry?: (event: RetryEvent) => void;
   readonly onWebhook?: (summary: { provider: string; status: number; body: string; ms: number }) => void;
   /**
    * Receives, before anything starts, the function that stops whatever has started so far, so that
@@ -53,6 +67,8 @@ export interface LocalPipeline {
   readonly registry: RegistryDaemon;
   readonly endpoints: LocalAwsEndpoints;
   readonly codebuild: LocalCodeBuild;
+  /** The retry queue with the bundled retry consumer behind it. */
+  readonly retryQueue: LocalRetryQueue;
   readonly artifactDir: string;
   /** Milliseconds spent inside the webhook function, per request. */
   readonly webhookDurations: number[];
@@ -92,11 +108,13 @@ export async function startLocalPipeline(options: LocalPipelineOptions): Promise
   let dockerd: DockerDaemon | undefined;
   let endpoints: LocalAwsEndpoints | undefined;
   let api: LocalApiGateway | undefined;
+  let retryQueue: LocalRetryQueue | undefined;
   let stopping: Promise<void> | undefined;
   // Idempotent: a demo stops its world, and Ctrl-C or the CLI's exit may stop it again.
   const stop = () => {
     stopping ??= (async () => {
       await api?.close();
+      retryQueue?.stop();
       await endpoints?.close();
       await stopAll([dockerd, registry]);
     })();
@@ -137,14 +155,30 @@ export async function startLocalPipeline(options: LocalPipelineOptions): Promise
       secrets: { [WEBHOOK_SECRET_ID]: JSON.stringify(webhookSecret) },
       onStartBuild: codebuild.start,
     });
-    const webhookFunction = findWebhookFunction(assemblyDir, `${config.name}-shared`, {
+    const refs = {
       'AWS::SecretsManager::Secret': WEBHOOK_SECRET_ID,
       'AWS::SQS::Queue': endpoints.queueUrl,
       'AWS::DynamoDB::Table': `${config.name}-local-deliveries`,
-    });
-    const handler = loadBundledHandler(webhookFunction, {
+    };
+    const sharedStack = `${config.name}-shared`;
+    const functionEnv = {
       ...endpoints.env,
       POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'WARN',
+    };
+    const handler = loadBundledHandler(
+      findBundledFunction(assemblyDir, sharedStack, WEBHOOK_FUNCTION, refs),
+      functionEnv,
+    );
+    const retryHandler = loadBundledHandler<QueueHandler>(
+      findBundledFunction(assemblyDir, sharedStack, RETRY_FUNCTION, refs),
+      functionEnv,
+    );
+    retryQueue = new LocalRetryQueue({
+      endpoints,
+      handler: (event) => retryHandler(event, lambdaContext(`${config.name}-build-retry`, 60_000)),
+      maxReceiveCount:
+        maxReceiveCount(readTemplate(assemblyDir, sharedStack)) ?? config.webhook.maxBuildAttempts,
+      onEvent: options.onRetry,
     });
     const webhookDurations: number[] = [];
     const timed: ProxyHandler = async (event) => {
@@ -168,6 +202,7 @@ export async function startLocalPipeline(options: LocalPipelineOptions): Promise
       registry,
       endpoints,
       codebuild,
+      retryQueue,
       artifactDir,
       webhookDurations,
       stop,

@@ -3,7 +3,7 @@ import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../lib/config/load';
-import { printEndpoints, progressLine } from './console-output';
+import { printEndpoints, progressLine, retryLine } from './console-output';
 import { LOCAL_BUILD_TOOLS, MissingToolError, missingTools } from './daemons';
 import { runDemo } from './demo';
 import { ROOT, startLocalPipeline } from './local-pipeline';
@@ -97,6 +97,7 @@ async function main(): Promise<number> {
       onProgress: (p) => print(progressLine(p)),
       onBuildLog,
       onWebhook: (w) => print(`webhook ${w.provider}: ${w.status} ${w.body}`),
+      onRetry: (r) => print(retryLine(r)),
       onWarning: (message) => print(`warning: ${message}`),
       registerStop,
     });

@@ -3,9 +3,9 @@ import type { ProxyHandler } from './api-gateway';
 import { type CfnTemplate, readTemplate } from './cloud-assembly';
 
 /**
- * Finds the webhook function in a synthesized cloud assembly (`cdk.out`) and loads its bundled code
- * exactly as Lambda would: the asset directory's `index.js`, the template's handler name, and the
- * template's environment with each CloudFormation reference replaced by its local stand-in.
+ * Finds a function in a synthesized cloud assembly (`cdk.out`) and loads its bundled code exactly as
+ * Lambda would: the asset directory's `index.js`, the template's handler name, and the template's
+ * environment with each CloudFormation reference replaced by its local stand-in.
  */
 
 /** The local value that stands in for a resource of a CloudFormation type the function refers to. */
@@ -20,20 +20,38 @@ export interface BundledFunction {
   readonly environment: Readonly<Record<string, string>>;
 }
 
-/** The variable only the webhook function has; it tells it apart from the stack's other functions. */
-const WEBHOOK_MARKER = 'WEBHOOK_SECRET_ARN';
+/** Tells a function apart from the stack's others by the environment variables it has and lacks. */
+export interface FunctionMarker {
+  readonly name: string;
+  readonly has: string;
+  readonly lacks?: string;
+}
 
-export function findWebhookFunction(
+/** The webhook function: the only one with the webhook secret. */
+export const WEBHOOK_FUNCTION: FunctionMarker = { name: 'webhook function', has: 'WEBHOOK_SECRET_ARN' };
+/** The retry consumer: reads the retry queue, but has no webhook secret. */
+export const RETRY_FUNCTION: FunctionMarker = {
+  name: 'build retry function',
+  has: 'RETRY_QUEUE_URL',
+  lacks: 'WEBHOOK_SECRET_ARN',
+};
+
+export function findBundledFunction(
   assemblyDir: string,
   stackName: string,
+  marker: FunctionMarker,
   refs: LocalReferences,
 ): BundledFunction {
   const template = readTemplate(assemblyDir, stackName);
   const templatePath = `${stackName}.template.json`;
-  const found = Object.entries(template.Resources).find(
-    ([, r]) => r.Type === 'AWS::Lambda::Function' && environmentOf(r)[WEBHOOK_MARKER] !== undefined,
-  );
-  if (!found) throw new Error(`no webhook function (with ${WEBHOOK_MARKER}) in ${templatePath}`);
+  const found = Object.entries(template.Resources).find(([, r]) => {
+    if (r.Type !== 'AWS::Lambda::Function') return false;
+    const environment = environmentOf(r);
+    return (
+      environment[marker.has] !== undefined && (!marker.lacks || environment[marker.lacks] === undefined)
+    );
+  });
+  if (!found) throw new Error(`no ${marker.name} (with ${marker.has}) in ${templatePath}`);
   const [logicalId, resource] = found;
   const assetPath = resource.Metadata?.['aws:asset:path'];
   if (typeof assetPath !== 'string') throw new Error(`${logicalId} has no bundled asset in ${templatePath}`);
@@ -62,7 +80,7 @@ function resolveValue(name: string, value: unknown, template: CfnTemplate, refs:
   const local = target ? refs[target.Type] : undefined;
   if (local === undefined) {
     throw new Error(
-      `cannot run the webhook function locally: ${name} refers to ${JSON.stringify(value)}, which has no local stand-in`,
+      `cannot run the function locally: ${name} refers to ${JSON.stringify(value)}, which has no local stand-in`,
     );
   }
   return local;
@@ -72,10 +90,10 @@ function resolveValue(name: string, value: unknown, template: CfnTemplate, refs:
  * Sets the function's environment on this process (as Lambda does before loading the code, which
  * reads it at module scope) and loads the handler from the bundle.
  */
-export function loadBundledHandler(
+export function loadBundledHandler<Handler = ProxyHandler>(
   fn: BundledFunction,
   extraEnv: Readonly<Record<string, string>>,
-): ProxyHandler {
+): Handler {
   Object.assign(process.env, extraEnv, fn.environment);
   const [file = 'index', exportName = 'handler'] = fn.handlerName.split('.');
   const modulePath = join(fn.assetDir, `${file}.js`);
@@ -83,5 +101,5 @@ export function loadBundledHandler(
   const loaded = require(modulePath) as Record<string, unknown>;
   const handler = loaded[exportName];
   if (typeof handler !== 'function') throw new Error(`${modulePath} does not export ${exportName}`);
-  return handler as ProxyHandler;
+  return handler as Handler;
 }
