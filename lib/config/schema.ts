@@ -228,7 +228,9 @@ const RegistrySchema = z
     path: ['kmsKeyArn'],
   });
 
-const subnetIds = z.array(z.string().regex(/^subnet-[0-9a-f]{8,17}$/, { error: 'must be a subnet ID' })).min(2);
+const subnetIds = z
+  .array(z.string().regex(/^subnet-[0-9a-f]{8,17}$/, { error: 'must be a subnet ID' }))
+  .min(2);
 
 /** A VPC the service stack creates. */
 export interface NewVpcConfig {
@@ -255,7 +257,13 @@ const EXISTING_VPC_FIELDS = ['availabilityZones', 'publicSubnetIds', 'privateSub
 const VpcSchema = z
   .strictObject({
     maxAzs: z.number().int().min(2).max(6).optional().describe('Zones of a created VPC. Default: 2'),
-    natGateways: z.number().int().min(0).max(6).optional().describe('NAT gateways of a created VPC. Default: 1'),
+    natGateways: z
+      .number()
+      .int()
+      .min(0)
+      .max(6)
+      .optional()
+      .describe('NAT gateways of a created VPC. Default: 1'),
     vpcId: z
       .string()
       .regex(/^vpc-[0-9a-f]{8,17}$/, { error: 'must be a VPC ID such as vpc-0a1b2c3d' })
@@ -269,7 +277,11 @@ const VpcSchema = z
     if (vpc.vpcId === undefined) {
       for (const field of EXISTING_VPC_FIELDS) {
         if (vpc[field] !== undefined)
-          ctx.addIssue({ code: 'custom', path: [field], message: 'belongs to an existing VPC: give vpcId too' });
+          ctx.addIssue({
+            code: 'custom',
+            path: [field],
+            message: 'belongs to an existing VPC: give vpcId too',
+          });
       }
       return;
     }
@@ -283,19 +295,22 @@ const VpcSchema = z
     }
     for (const field of EXISTING_VPC_FIELDS) {
       if (vpc[field] === undefined)
-        ctx.addIssue({ code: 'custom', path: [field], message: 'is required with vpcId (no look-ups at synth)' });
+        ctx.addIssue({
+          code: 'custom',
+          path: [field],
+          message: 'is required with vpcId (no look-ups at synth)',
+        });
     }
   })
-  .transform(
-    (vpc): NewVpcConfig | ExistingVpcConfig =>
-      vpc.vpcId === undefined
-        ? { maxAzs: vpc.maxAzs ?? 2, natGateways: vpc.natGateways ?? 1 }
-        : {
-            vpcId: vpc.vpcId,
-            availabilityZones: vpc.availabilityZones ?? [],
-            publicSubnetIds: vpc.publicSubnetIds ?? [],
-            privateSubnetIds: vpc.privateSubnetIds ?? [],
-          },
+  .transform((vpc): NewVpcConfig | ExistingVpcConfig =>
+    vpc.vpcId === undefined
+      ? { maxAzs: vpc.maxAzs ?? 2, natGateways: vpc.natGateways ?? 1 }
+      : {
+          vpcId: vpc.vpcId,
+          availabilityZones: vpc.availabilityZones ?? [],
+          publicSubnetIds: vpc.publicSubnetIds ?? [],
+          privateSubnetIds: vpc.privateSubnetIds ?? [],
+        },
   );
 
 const DeploySchema = z.strictObject({
