@@ -48,6 +48,21 @@ export type ParseResult =
   | { readonly kind: 'invalid'; readonly reason: string };
 
 export const ZERO_SHA = '0000000000000000000000000000000000000000';
+
+/** An adapter's push, with the optional fields left out where the provider did not send them. */
+export function parsedPush({
+  changedPaths,
+  pusher,
+  ...event
+}: Omit<PushEvent, 'changedPaths' | 'pusher'> & {
+  readonly changedPaths: readonly string[] | undefined;
+  readonly pusher: string | undefined;
+}): ParseResult {
+  return {
+    kind: 'push',
+    event: { ...event, ...(changedPaths ? { changedPaths } : {}), ...(pusher ? { pusher } : {}) },
+  };
+}
 const SHA = /^[0-9a-f]{40}$/;
 
 export function isSha(value: unknown): value is string {

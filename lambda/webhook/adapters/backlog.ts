@@ -4,6 +4,7 @@ import {
   isSha,
   mediaType,
   type ParseResult,
+  parsedPush,
   parseJson,
   splitRef,
   type WebhookRequest,
@@ -37,23 +38,20 @@ export function parseBacklogPush(request: WebhookRequest): ParseResult {
     isObject(last) && isObject(last.author) && typeof last.author.name === 'string'
       ? last.author.name
       : undefined;
-  return {
-    kind: 'push',
-    event: {
-      provider: 'backlog',
-      repository,
-      ref: body.ref as string,
-      ...ref,
-      before: body.before,
-      after: body.after,
-      commit: body.after,
-      deleted: body.after === ZERO_SHA,
-      ...(changedPaths ? { changedPaths } : {}),
-      // Backlog sends no delivery id; the push itself is the identity of a delivery.
-      deliveryId: `${repository}:${body.ref}:${body.before}:${body.after}`,
-      ...(pusher ? { pusher } : {}),
-    },
-  };
+  return parsedPush({
+    provider: 'backlog',
+    repository,
+    ref: body.ref as string,
+    ...ref,
+    before: body.before,
+    after: body.after,
+    commit: body.after,
+    deleted: body.after === ZERO_SHA,
+    changedPaths,
+    // Backlog sends no delivery id; the push itself is the identity of a delivery.
+    deliveryId: `${repository}:${body.ref}:${body.before}:${body.after}`,
+    pusher,
+  });
 }
 
 /** `PROJECT/repo` from `https://space.backlog.jp/git/PROJECT/repo`, falling back on nothing. */

@@ -4,6 +4,7 @@ import {
   isSha,
   mediaType,
   type ParseResult,
+  parsedPush,
   parseJson,
   splitRef,
   type WebhookRequest,
@@ -41,22 +42,19 @@ export function parseGithubPush(request: WebhookRequest): ParseResult {
   const pusher = isObject(body.pusher) && typeof body.pusher.name === 'string' ? body.pusher.name : undefined;
   const deliveryId =
     request.headers['x-github-delivery'] ?? `${repository}:${body.ref}:${body.before}:${body.after}`;
-  return {
-    kind: 'push',
-    event: {
-      provider: 'github',
-      repository,
-      ref: body.ref as string,
-      ...ref,
-      before: body.before,
-      after: body.after,
-      commit,
-      deleted,
-      ...(changedPaths ? { changedPaths } : {}),
-      deliveryId,
-      ...(pusher ? { pusher } : {}),
-    },
-  };
+  return parsedPush({
+    provider: 'github',
+    repository,
+    ref: body.ref as string,
+    ...ref,
+    before: body.before,
+    after: body.after,
+    commit,
+    deleted,
+    changedPaths,
+    deliveryId,
+    pusher,
+  });
 }
 
 function githubBody(request: WebhookRequest): Record<string, unknown> | string {

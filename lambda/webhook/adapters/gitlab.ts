@@ -4,6 +4,7 @@ import {
   isSha,
   mediaType,
   type ParseResult,
+  parsedPush,
   parseJson,
   splitRef,
   type WebhookRequest,
@@ -45,20 +46,17 @@ export function parseGitlabPush(request: WebhookRequest): ParseResult {
     request.headers['idempotency-key'] ??
     request.headers['x-gitlab-event-uuid'] ??
     `${repository}:${body.ref}:${body.before}:${body.after}`;
-  return {
-    kind: 'push',
-    event: {
-      provider: 'gitlab',
-      repository,
-      ref: body.ref as string,
-      ...ref,
-      before: body.before,
-      after: body.after,
-      commit,
-      deleted,
-      ...(changedPaths ? { changedPaths } : {}),
-      deliveryId,
-      ...(pusher ? { pusher } : {}),
-    },
-  };
+  return parsedPush({
+    provider: 'gitlab',
+    repository,
+    ref: body.ref as string,
+    ...ref,
+    before: body.before,
+    after: body.after,
+    commit,
+    deleted,
+    changedPaths,
+    deliveryId,
+    pusher,
+  });
 }
