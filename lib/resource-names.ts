@@ -25,11 +25,6 @@ export function artifactKey(repo: Pick<RepositoryConfig, 'name'>): string {
   return `artifacts/${projectSuffix(repo.name)}/deploy.zip`;
 }
 
-/** The prefix a repository's build may write under in the artifact bucket. */
-export function artifactPrefix(repo: Pick<RepositoryConfig, 'name'>): string {
-  return `artifacts/${projectSuffix(repo.name)}/`;
-}
-
 /**
  * The SSM parameters through which a repository's service stack hands the build its deploy
  * templates (`taskdef.json` with the `<IMAGE1_NAME>` placeholder, and `appspec.yaml`). The service

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { ProxyHandler } from './api-gateway';
-import { type CfnTemplate, readTemplate } from './cloud-assembly';
+import type { CfnTemplate } from './cloud-assembly';
 
 /**
  * Finds a function in a synthesized cloud assembly (`cdk.out`) and loads its bundled code exactly as
@@ -38,12 +38,12 @@ export const RETRY_FUNCTION: FunctionMarker = {
 
 export function findBundledFunction(
   assemblyDir: string,
-  stackName: string,
+  stack: { readonly name: string; readonly template: CfnTemplate },
   marker: FunctionMarker,
   refs: LocalReferences,
 ): BundledFunction {
-  const template = readTemplate(assemblyDir, stackName);
-  const templatePath = `${stackName}.template.json`;
+  const { template } = stack;
+  const templatePath = `${stack.name}.template.json`;
   const found = Object.entries(template.Resources).find(([, r]) => {
     if (r.Type !== 'AWS::Lambda::Function') return false;
     const environment = environmentOf(r);

@@ -16,6 +16,8 @@ import {
 import {
   buildProjectVariables,
   type CfnTemplate,
+  LOCAL_ACCOUNT,
+  LOCAL_REGION,
   maxReceiveCount,
   parameterValue,
   readTemplate,
@@ -160,7 +162,9 @@ export async function startLocalPipeline(options: LocalPipelineOptions): Promise
       'AWS::SQS::Queue': endpoints.queueUrl,
       'AWS::DynamoDB::Table': `${config.name}-local-deliveries`,
     };
-    const sharedStack = `${config.name}-shared`;
+    // Read once: both functions and the retry queue's redrive policy come from this template.
+    const sharedStackName = `${config.name}-shared`;
+    const sharedStack = { name: sharedStackName, template: readTemplate(assemblyDir, sharedStackName) };
     const functionEnv = {
       ...endpoints.env,
       POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'WARN',
@@ -176,8 +180,7 @@ export async function startLocalPipeline(options: LocalPipelineOptions): Promise
     retryQueue = new LocalRetryQueue({
       endpoints,
       handler: (event) => retryHandler(event, lambdaContext(`${config.name}-build-retry`, 60_000)),
-      maxReceiveCount:
-        maxReceiveCount(readTemplate(assemblyDir, sharedStack)) ?? config.webhook.maxBuildAttempts,
+      maxReceiveCount: maxReceiveCount(sharedStack.template) ?? config.webhook.maxBuildAttempts,
       onEvent: options.onRetry,
     });
     const webhookDurations: number[] = [];
@@ -219,7 +222,7 @@ function lambdaContext(functionName: string, timeoutMs: number): Record<string, 
   return {
     functionName,
     functionVersion: '$LATEST',
-    invokedFunctionArn: `arn:aws:lambda:us-east-1:000000000000:function:${functionName}`,
+    invokedFunctionArn: `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT}:function:${functionName}`,
     memoryLimitInMB: '256',
     awsRequestId: randomUUID(),
     logGroupName: `/aws/lambda/${functionName}`,

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import type { LocalAwsEndpoints } from './aws-endpoints';
+import { LOCAL_ACCOUNT, LOCAL_REGION } from './cloud-assembly';
 
 /** The retry consumer as Lambda's SQS event source calls it. */
 export type QueueHandler = (event: SQSEvent, context: unknown) => Promise<SQSBatchResponse | undefined>;
@@ -95,8 +96,8 @@ export class LocalRetryQueue {
           messageAttributes: {},
           md5OfBody: '',
           eventSource: 'aws:sqs',
-          eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:pushline-build-retry',
-          awsRegion: 'us-east-1',
+          eventSourceARN: `arn:aws:sqs:${LOCAL_REGION}:${LOCAL_ACCOUNT}:pushline-build-retry`,
+          awsRegion: LOCAL_REGION,
         },
       ],
     };
