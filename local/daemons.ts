@@ -198,6 +198,22 @@ export async function startRegistry(): Promise<RegistryDaemon> {
   return daemon;
 }
 
+/** A deploy key pair, made as a user would with ssh-keygen; only the strings are kept, not the files. */
+export interface DeployKey {
+  readonly privateKey: string;
+  readonly publicKey: string;
+}
+
+export function makeDeployKey(dir: string, comment: string): DeployKey {
+  const file = join(dir, `${comment}-key`);
+  execFileSync(TOOL_PATHS['ssh-keygen'], ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', file]);
+  const privateKey = readFileSync(file, 'utf8');
+  const publicKey = readFileSync(`${file}.pub`, 'utf8').trim();
+  rmSync(file);
+  rmSync(`${file}.pub`);
+  return { privateKey, publicKey };
+}
+
 export interface SshdOptions {
   /** Public keys (OpenSSH one-line form) allowed to log in. */
   readonly authorizedKeys: readonly string[];

@@ -1,10 +1,9 @@
-import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../lib/config/load';
 import { AwsServiceError } from './aws-endpoints';
 import { printEndpoints, progressLine, retryLine } from './console-output';
-import { type SshDaemon, startSshd, TOOL_PATHS } from './daemons';
+import { makeDeployKey, type SshDaemon, startSshd } from './daemons';
 import type { BuildProgress } from './local-codebuild';
 import type { LocalPipeline } from './local-pipeline';
 import { startLocalPipeline } from './local-pipeline';
@@ -103,27 +102,6 @@ function throttleStartBuilds(pipeline: LocalPipeline): () => void {
   return () => pipeline.endpoints.onStartBuild(pipeline.codebuild.start);
 }
 
-function makeDeployKey(dir: string): { privateKey: string; publicKey: string } {
-  const file = join(dir, 'demo-deploy-key');
-  execFileSync(TOOL_PATHS['ssh-keygen'], [
-    '-q',
-    '-t',
-    'ed25519',
-    '-N',
-    '',
-    '-C',
-    'pushline-demo',
-    '-f',
-    file,
-  ]);
-  const keys = {
-    privateKey: readFileSync(file, 'utf8'),
-    publicKey: readFileSync(`${file}.pub`, 'utf8').trim(),
-  };
-  rmSync(file);
-  return keys;
-}
-
 export interface DemoWorld {
   readonly sshd: SshDaemon;
   readonly repo: SampleRepository & { readonly firstCommit: string };
@@ -146,7 +124,7 @@ export async function startDemoWorld(
     onRetry?: (event: RetryEvent) => void;
   },
 ): Promise<DemoWorld> {
-  const deployKey = makeDeployKey(workDir);
+  const deployKey = makeDeployKey(workDir, 'pushline-demo');
   const sshd = await startSshd({ authorizedKeys: [deployKey.publicKey] });
   options.registerStop?.(() => sshd.stop());
   let pipeline: LocalPipeline | undefined;

@@ -1,12 +1,14 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type RunBuildspecResult, runBuildspec } from '../../local/buildspec-runner';
 import {
+  type DeployKey,
   type DockerDaemon,
   LOCAL_BUILD_TOOLS,
   type LocalTool,
+  MissingToolError,
+  makeDeployKey,
   missingTools,
   type RegistryDaemon,
   type SshDaemon,
@@ -28,25 +30,10 @@ export const E2E_TOOLS: readonly LocalTool[] = LOCAL_BUILD_TOOLS;
 export function e2eUnavailableReason(): string | undefined {
   const missing = missingTools(E2E_TOOLS);
   if (missing.length > 0) {
-    return `missing ${missing.map((t) => TOOL_PATHS[t]).join(', ')}. Install with: sudo apt-get update && sudo apt-get install -y docker.io docker-registry openssh-server git busybox-static skopeo zip unzip`;
+    return new MissingToolError(missing).message;
   }
   if (process.getuid?.() !== 0) return 'dockerd must run as root';
   return undefined;
-}
-
-/** A deploy key pair made for the test, as a user would with ssh-keygen. */
-export interface DeployKey {
-  readonly privateKey: string;
-  readonly publicKey: string;
-}
-
-export function makeDeployKey(dir: string): DeployKey {
-  const file = join(dir, 'deploy-key');
-  execFileSync(TOOL_PATHS['ssh-keygen'], ['-q', '-t', 'ed25519', '-N', '', '-C', 'pushline-e2e', '-f', file]);
-  const privateKey = readFileSync(file, 'utf8');
-  const publicKey = readFileSync(`${file}.pub`, 'utf8').trim();
-  rmSync(file);
-  return { privateKey, publicKey };
 }
 
 /** The local world of one end-to-end run: Git over SSH, a registry and a Docker engine. */
@@ -62,7 +49,7 @@ export interface BuildWorld {
 
 export async function startBuildWorld(repositoryName = 'shop-api'): Promise<BuildWorld> {
   const dir = mkdtempSync(join(tmpdir(), 'pl-e2e-'));
-  const deployKey = makeDeployKey(dir);
+  const deployKey = makeDeployKey(dir, 'pushline-e2e');
   let sshd: SshDaemon | undefined;
   let registry: RegistryDaemon | undefined;
   let dockerd: DockerDaemon | undefined;
