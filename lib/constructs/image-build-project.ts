@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { Annotations, Duration, Stack, Validations } from 'aws-cdk-lib';
+import { Annotations, Duration, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as codebuild from 'aws-cdk-lib/aws-codebuild';
 import type * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -146,10 +146,16 @@ export class ImageBuildProject extends Construct {
       this.project.node.defaultChild as codebuild.CfnProject,
     );
     const assetRead = 'CDK’s read grant on the S3 asset that holds this project’s own buildspec and scripts.';
+    // CodeBuild's log grant is formatted with the stack's account and region: pseudo parameters in
+    // an environment-agnostic stack, literals in one with a concrete `env`. cdk-nag names the
+    // finding after the resolved ARN, so the acknowledgement follows the same form.
+    const stack = Stack.of(this);
+    const region = Token.isUnresolved(stack.region) ? '<AWS::Region>' : stack.region;
+    const account = Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account;
     const findings: Record<string, string> = {
       'Resource::*':
         'ecr:GetAuthorizationToken has no resource-level permissions; pushes are granted on the one repository only.',
-      [`Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:/aws/codebuild/<${projectLogicalId}>:*`]:
+      [`Resource::arn:<AWS::Partition>:logs:${region}:${account}:log-group:/aws/codebuild/<${projectLogicalId}>:*`]:
         'Streams of the project’s own log group, which CodeBuild names per build.',
       'Action::s3:GetBucket*': assetRead,
       'Action::s3:GetObject*': assetRead,
