@@ -46,6 +46,7 @@ export class SharedStack extends Stack {
       burstLimit: config.webhook.throttle.burstLimit,
       logRetention: config.webhook.logRetentionDays as RetentionDays,
       maxBuildAttempts: config.webhook.maxBuildAttempts,
+      cloudWatchRole: config.webhook.apiGatewayAccountRole,
     });
     const providers = [...new Set(config.repositories.map((r) => r.source.provider))].sort();
     for (const provider of providers) {

@@ -190,6 +190,49 @@ describe('shared stack: webhook receiver', () => {
     });
   });
 
+  test('THEN the retry queue hides a message for at least six times the retry consumer’s timeout, as AWS advises for SQS event sources', () => {
+    const mappings = Object.values(template.findResources('AWS::Lambda::EventSourceMapping'));
+    expect(mappings).toHaveLength(1);
+    const mapping = mappings[0]?.Properties as {
+      EventSourceArn: { 'Fn::GetAtt': [string, string] };
+      FunctionName: { Ref: string };
+    };
+    const resources = template.toJSON().Resources as Record<string, { Properties: Record<string, number> }>;
+    const queue = resources[mapping.EventSourceArn['Fn::GetAtt'][0]];
+    const consumer = resources[mapping.FunctionName.Ref];
+    expect(consumer?.Properties.Timeout).toBeGreaterThan(0);
+    expect(queue?.Properties.VisibilityTimeout).toBeGreaterThanOrEqual(
+      6 * (consumer?.Properties.Timeout ?? 0),
+    );
+  });
+
+  test('GIVEN the default config THEN API Gateway gets its account-wide CloudWatch Logs role, kept on deletion, before the logging stage is made', () => {
+    const accounts = template.findResources('AWS::ApiGateway::Account');
+    expect(Object.values(accounts)).toHaveLength(1);
+    const [accountId, account] = Object.entries(accounts)[0] ?? ['', { Properties: {} }];
+    expect(account.DeletionPolicy).toBe('Retain');
+    const roleArn = account.Properties.CloudWatchRoleArn as { 'Fn::GetAtt': [string, string] };
+    const roleId = roleArn['Fn::GetAtt'][0];
+    const role = template.toJSON().Resources[roleId];
+    expect(role.DeletionPolicy).toBe('Retain');
+    expect(role.Properties.AssumeRolePolicyDocument.Statement[0].Principal).toEqual({
+      Service: 'apigateway.amazonaws.com',
+    });
+    expect(JSON.stringify(role.Properties.ManagedPolicyArns)).toContain(
+      ':iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs',
+    );
+    const stages = Object.values(template.findResources('AWS::ApiGateway::Stage'));
+    expect(stages).toHaveLength(1);
+    expect(stages[0]?.DependsOn).toEqual(expect.arrayContaining([accountId]));
+  });
+
+  test('GIVEN webhook.apiGatewayAccountRole: false THEN the stack leaves the account setting alone', () => {
+    const base = sampleConfig();
+    const off = sharedTemplate({ ...base, webhook: { ...base.webhook, apiGatewayAccountRole: false } });
+    off.resourceCountIs('AWS::ApiGateway::Account', 0);
+    expect(JSON.stringify(off.toJSON())).not.toContain('AmazonAPIGatewayPushToCloudWatchLogs');
+  });
+
   test('THEN redeliveries are recognized through a DynamoDB table whose records expire by TTL', () => {
     template.hasResourceProperties('AWS::DynamoDB::Table', {
       KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],

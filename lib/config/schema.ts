@@ -431,6 +431,12 @@ export const PipelineConfigSchema = z.strictObject({
         .max(20)
         .default(5)
         .describe('StartBuild tries before the DLQ'),
+      apiGatewayAccountRole: z
+        .boolean()
+        .default(true)
+        .describe(
+          "Set API Gateway's account-wide CloudWatch Logs role in this account and region (kept on stack deletion). false where the account already manages it",
+        ),
     })
     .describe('The webhook receiver shared by every repository'),
   pullThroughCache: z

@@ -20,6 +20,9 @@ export type { WebhookRoute } from '../../lambda/webhook/routes';
 
 const LAMBDA_DIR = join(__dirname, '..', '..', 'lambda', 'webhook');
 
+/** The retry queue's visibility timeout, in multiples of the retry function's timeout (AWS: at least 6). */
+const RETRY_VISIBILITY_FACTOR = 6;
+
 export interface WebhookReceiverProps {
   /** The configured repositories: who builds on which pushes, and with which CodeBuild project. */
   readonly routes: readonly WebhookRoute[];
@@ -50,6 +53,14 @@ export interface WebhookReceiverProps {
    * @default 'v1'
    */
   readonly stageName?: string;
+  /**
+   * Give API Gateway its account-wide CloudWatch Logs role (`AWS::ApiGateway::Account` with a role
+   * carrying `AmazonAPIGatewayPushToCloudWatchLogs`), without which a stage with access logging
+   * cannot be created. Both are kept when the stack is deleted, since every REST API of the account
+   * and region uses that setting. Turn it off where something else already manages the setting.
+   * @default true
+   */
+  readonly cloudWatchRole?: boolean;
 }
 
 /**
@@ -106,10 +117,14 @@ export class WebhookReceiver extends Construct {
       id: 'AwsSolutions-SQS3',
       reason: 'This is the dead-letter queue itself; its depth raises an alarm.',
     });
+    const retryTimeout = Duration.seconds(60);
     this.retryQueue = new sqs.Queue(this, 'RetryQueue', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
-      visibilityTimeout: Duration.minutes(2),
+      // "set the source queue's visibility timeout to at least six times the configuration timeout
+      // on your function" (Lambda Developer Guide, "Creating and configuring an Amazon SQS event
+      // source mapping", https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html).
+      visibilityTimeout: Duration.seconds(retryTimeout.toSeconds() * RETRY_VISIBILITY_FACTOR),
       retentionPeriod: Duration.days(4),
       deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: maxBuildAttempts },
     });
@@ -159,7 +174,7 @@ export class WebhookReceiver extends Construct {
 
     this.retryHandler = this.createFunction('RetryHandler', 'retry.ts', logRetention, {
       description: 'pushline webhook: retries the builds CodeBuild could not start at once',
-      timeout: Duration.seconds(60),
+      timeout: retryTimeout,
       environment: { RETRY_QUEUE_URL: this.retryQueue.queueUrl },
     });
     this.retryHandler.addEventSource(
@@ -240,7 +255,13 @@ export class WebhookReceiver extends Construct {
     const api = new apigateway.RestApi(this, 'Api', {
       description: 'pushline webhooks: POST /webhooks/{provider}',
       endpointConfiguration: { types: [apigateway.EndpointType.REGIONAL] },
-      cloudWatchRole: false,
+      // A stage with access logging fails to create until the account has this role: "CloudWatch
+      // Logs role ARN must be set in account settings to enable logging" (API Gateway Developer
+      // Guide, "Set up CloudWatch logging for REST APIs in API Gateway",
+      // https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-logging.html). CDK
+      // makes the role and the AWS::ApiGateway::Account and makes the stage depend on them.
+      cloudWatchRole: props.cloudWatchRole ?? true,
+      ...((props.cloudWatchRole ?? true) ? { cloudWatchRoleRemovalPolicy: RemovalPolicy.RETAIN } : {}),
       policy: new iam.PolicyDocument({
         statements: [
           new iam.PolicyStatement({
@@ -296,7 +317,12 @@ export class WebhookReceiver extends Construct {
       {
         id: 'AwsSolutions-APIG6',
         reason:
-          'JSON access logs are on; execution logging would need an account-wide API Gateway role and can log request details including Backlog’s token.',
+          'JSON access logs are on; execution logging is off because it can log request details including Backlog’s token.',
+      },
+      {
+        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
+        reason:
+          'API Gateway’s account-wide logging role; AWS documents this managed policy as the permissions it needs (API Gateway Developer Guide, "Set up CloudWatch logging for REST APIs").',
       },
     );
     return api;
