@@ -44,6 +44,24 @@ describe('pipeline.config.yaml', () => {
     expect(problems.length).toBeGreaterThanOrEqual(expected.length);
   });
 
+  test('GIVEN a repository name whose stack name would pass CloudFormation’s 128 characters THEN the validator refuses it naming the field', () => {
+    // Both names are valid ECR names; "pushline-repo-" (14) + 115 = 129 and "pushline-service-" (17) + 112 = 129.
+    const name = (length: number) => `a${'b'.repeat(length - 1)}`;
+    const repo = (repoName: string, deploy: boolean) =>
+      `\n  - name: ${repoName}\n    source: { provider: github, repository: example/x, cloneUrl: "git@github.com:example/x.git" }${deploy ? '\n    deploy: { containerPort: 80 }' : ''}`;
+    const config = (...repos: string[]) =>
+      `webhook: { allowedCidrs: [10.0.0.0/8] }\nrepositories:${repos.join('')}\n`;
+
+    expect(() => parseConfig(config(repo(name(114), false), repo(`c${name(110)}`, true)))).not.toThrow();
+    const problems = problemsOf(config(repo(name(115), false), repo(`c${name(111)}`, true)));
+    expect(problems).toEqual([
+      expect.stringMatching(
+        /^repositories\[0\]\.name: makes the stack name 129 characters long .*over CloudFormation's 128/,
+      ),
+      expect.stringMatching(/^repositories\[1\]\.name: makes the stack name 129 characters long /),
+    ]);
+  });
+
   test('GIVEN an unknown top-level key WHEN loaded THEN the typo is an error, not ignored', () => {
     const problems = problemsOf(`webhok:\n  allowedCidrs: [backlog-jp]\nrepositories:${MINIMAL_REPO}\n`);
     expect(problems).toContainEqual(expect.stringMatching(/^webhok: unknown field/));

@@ -1,7 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
+import { repositoryStackName, serviceStackName } from '../resource-names';
 import { type PipelineConfig, PipelineConfigSchema, projectSuffix } from './schema';
+
+/** CloudFormation's limit on a stack name (API Reference, CreateStack, StackName: "can't be longer than 128 characters"). */
+export const STACK_NAME_MAX_LENGTH = 128;
 
 /** Thrown when the config file cannot be used; `problems` holds one line per mistake. */
 export class ConfigError extends Error {
@@ -43,6 +47,7 @@ export function parseConfig(text: string, file = 'pipeline.config.yaml'): Pipeli
   const problems = [
     ...(result.success ? [] : result.error.issues.flatMap((issue) => describeIssue(issue, raw))),
     ...duplicateNames(raw),
+    ...overlongStackNames(raw),
   ];
   if (!result.success || problems.length > 0) throw new ConfigError(file, problems);
   return result.data;
@@ -96,6 +101,30 @@ function duplicateNames(raw: unknown): string[] {
     }
   });
   return problems;
+}
+
+/**
+ * Each repository names a stack (`<name>-repo-<repository>`, and with `deploy` also
+ * `<name>-service-<repository>`); CloudFormation refuses names over 128 characters, which CDK would
+ * only report as a stack-level error without naming the field.
+ */
+function overlongStackNames(raw: unknown): string[] {
+  const repositories = valueAt(raw, ['repositories']);
+  if (!Array.isArray(repositories)) return [];
+  const prefixValue = valueAt(raw, ['name']);
+  const prefix = typeof prefixValue === 'string' ? prefixValue : 'pushline';
+  return repositories.flatMap((repo: unknown, index) => {
+    const name = valueAt(repo, ['name']);
+    if (typeof name !== 'string') return [];
+    const stackName =
+      valueAt(repo, ['deploy']) === undefined
+        ? repositoryStackName(prefix, { name })
+        : serviceStackName(prefix, { name });
+    if (stackName.length <= STACK_NAME_MAX_LENGTH) return [];
+    return [
+      `repositories[${index}].name: makes the stack name ${stackName.length} characters long ("${stackName.slice(0, 40)}..."), over CloudFormation's ${STACK_NAME_MAX_LENGTH}; shorten it by ${stackName.length - STACK_NAME_MAX_LENGTH} (got ${show(name)})`,
+    ];
+  });
 }
 
 function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
