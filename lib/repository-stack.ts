@@ -4,6 +4,7 @@ import type { Construct } from 'constructs';
 import type { PipelineConfig, RepositoryConfig } from './config/schema';
 import { ImageBuildProject } from './constructs/image-build-project';
 import { ImageRepository } from './constructs/image-repository';
+import { artifactKey } from './resource-names';
 
 export interface RepositoryStackProps extends StackProps {
   /** The validated config (installation-wide settings such as the name prefix). */
@@ -40,6 +41,10 @@ export class RepositoryStack extends Stack {
     new CfnOutput(this, 'SshKeySecretName', {
       value: props.repository.source.sshKeySecretName ?? this.imageBuild.sshKeySecret.secretName,
       description: `Secret to put the deploy key of ${props.repository.name} in (README, Builds)`,
+    });
+    new CfnOutput(this, 'ArtifactKey', {
+      value: artifactKey(props.repository),
+      description: `Key of the deploy artifact in the artifact bucket that builds of ${props.repository.name} write (README, Redeploying)`,
     });
     new CfnOutput(this, 'PullCommand', {
       value: this.imageRepository.pullCommand(),

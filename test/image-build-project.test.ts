@@ -133,6 +133,12 @@ describe('GIVEN the sample config', () => {
     expect(env.DOCKER_PLATFORMS?.Value).toBe('linux/amd64,linux/arm64');
     expect(env.GIT_KNOWN_HOSTS?.Value).toBe(KNOWN_HOSTS_PRESET_LINES.gitlab.join('\n'));
   });
+
+  test('WHEN tools/batch (a name with "/") synthesizes THEN its stack prints the artifact key its build writes', () => {
+    const template = Template.fromStack(repositoryStack(config, 'tools/batch'));
+    template.hasOutput('ArtifactKey', { Value: 'artifacts/tools-batch/deploy.zip' });
+    expect(environmentVariables(template).ARTIFACT_KEY?.Value).toBe('artifacts/tools-batch/deploy.zip');
+  });
 });
 
 const TWO_REPOSITORIES = `

@@ -34,6 +34,16 @@ describe('README', () => {
     expect(missing).toEqual([]);
   });
 
+  test('GIVEN a repository name with "/" THEN the redeploy commands name the artifact by the stack output, not by a key built from the name', () => {
+    const section = readme.slice(readme.indexOf("### Redeploying a previous commit's image"));
+    const commands = section.slice(
+      section.indexOf('```sh'),
+      section.indexOf('```', section.indexOf('```sh') + 5),
+    );
+    expect(commands).toContain('--prefix <ArtifactKey>');
+    expect(readme).not.toMatch(/artifacts\/<repository>/);
+  });
+
   test('THEN it shows the two commands CI runs', () => {
     const ci = readFileSync(join(ROOT, '.ci', 'run'), 'utf8');
     expect(readme).toContain('npm ci && npx cdk synth');
