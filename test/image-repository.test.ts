@@ -155,6 +155,19 @@ describe('ImageRepository', () => {
     }
   });
 
+  test('GIVEN a multi-platform repository THEN only the age rule can select its untagged per-platform manifests, and no rule counts them against the tagged images', () => {
+    const rules = lifecycleRules(
+      registryTemplate(configWith('    docker: { platforms: [linux/amd64, linux/arm64] }')),
+    );
+    // Children of an image index are untagged: they are selected by "untagged" and "any" rules only.
+    expect(rules.filter((r) => r.selection.tagStatus === 'any')).toEqual([]);
+    const untagged = rules.filter((r) => r.selection.tagStatus === 'untagged');
+    expect(untagged).toHaveLength(1);
+    expect(untagged[0]?.selection.countType).toBe('sinceImagePushed');
+    const tagged = rules.filter((r) => r.selection.tagStatus === 'tagged');
+    for (const rule of tagged) expect(rule.rulePriority).toBeLessThan(untagged[0]?.rulePriority ?? 0);
+  });
+
   test('GIVEN no share THEN the repository has no policy: no other account can use it', () => {
     defaults.hasResourceProperties('AWS::ECR::Repository', { RepositoryPolicyText: Match.absent() });
   });

@@ -121,7 +121,18 @@ export class ImageRepository extends Construct {
 /**
  * Rules in priority order. The two "never" rules come first so that the count rule after them
  * cannot expire what they match; the count rule selects tagged images only, so multi-platform
- * children and attestations (untagged, kept while their index exists) do not use up its slots.
+ * children and attestations (untagged) do not use up its slots.
+ *
+ * The per-platform manifests and attestations of a multi-platform image are untagged, so the age
+ * rule selects them; ECR does not delete an image that an image index still references: deleting
+ * one fails with `ImageReferencedByManifestList` ("Requested image referenced by manifest list";
+ * Amazon ECR API Reference, ImageFailure,
+ * https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_ImageFailure.html), and the user
+ * guide says the manifest list must be deleted first ("Deleting an image in Amazon ECR",
+ * https://docs.aws.amazon.com/AmazonECR/latest/userguide/delete_image.html). They become deletable,
+ * and then expire by age, once the count rule has expired their tagged index. That only holds while
+ * no rule selects `any` and the count rule counts tagged images; test/image-repository.test.ts
+ * keeps both true.
  */
 function lifecycleRules(repo: RepositoryConfig): ecr.LifecycleRule[] {
   return [
