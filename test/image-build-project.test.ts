@@ -176,13 +176,16 @@ describe('GIVEN two repositories, a build secret and a Docker Hub pull-through c
     expect(await decide('ecr:SetRepositoryPolicy', ecr('shop-api'))).toBe('ImplicitlyDenied');
   });
 
-  test('WHEN the build writes its artifact THEN only its own key is writable, and nothing is readable', async () => {
+  test('WHEN the build writes its artifact THEN only its own key is writable and readable (to compare pushes), no other', async () => {
     const own = `${ARTIFACT_BUCKET_ARN}/${artifactKey({ name: 'shop-api' })}`;
     expect(await decide('s3:PutObject', own)).toBe('Allowed');
     expect(await decide('s3:PutObject', `${ARTIFACT_BUCKET_ARN}/${artifactKey({ name: 'shop-web' })}`)).toBe(
       'ImplicitlyDenied',
     );
-    expect(await decide('s3:GetObject', own)).toBe('ImplicitlyDenied');
+    expect(await decide('s3:GetObject', own)).toBe('Allowed');
+    expect(await decide('s3:GetObject', `${ARTIFACT_BUCKET_ARN}/${artifactKey({ name: 'shop-web' })}`)).toBe(
+      'ImplicitlyDenied',
+    );
     expect(await decide('s3:DeleteObject', own)).toBe('ImplicitlyDenied');
   });
 

@@ -16,10 +16,13 @@
 #   TASKDEF_TEMPLATE, APPSPEC_TEMPLATE      deploy templates (SSM), copied into the artifact
 #   ARTIFACT_BUCKET, ARTIFACT_KEY           where the artifact zip goes
 #   SOURCE_PROVIDER, SOURCE_REPOSITORY, DELIVERY_ID   only logged
+#   PUSH_RECEIVED_AT                        when the webhook received the push (epoch ms); the
+#                                           artifact is written only if its push is the newest
 #
 # Switches for running outside CodeBuild (each replaces one AWS call or CodeBuild default):
 #   REGISTRY_LOGIN=skip       do not log in to ECR (a local registry needs no login)
 #   ARTIFACT_DIR=<dir>        copy the zip to <dir>/<ARTIFACT_KEY> instead of uploading it to S3
+#                             (the push it came from is kept in <dir>/<ARTIFACT_KEY>.push)
 #   REGISTRY_INSECURE=true    the registry speaks plain HTTP (manifest look-ups use --insecure)
 #   DOCKER_CLI=<path>         the docker client to use (default: docker on PATH)
 #   DOCKER_BUILD_NETWORK=host build steps use the host network (a daemon without a bridge)
@@ -317,15 +320,104 @@ write_artifact() {
   printf '%s\n' "$dir/deploy.zip"
 }
 
-upload_artifact() {
-  local zip=$1
-  if [[ -n "${ARTIFACT_DIR:-}" ]]; then
-    mkdir -p "$(dirname "$ARTIFACT_DIR/$ARTIFACT_KEY")"
-    cp "$zip" "$ARTIFACT_DIR/$ARTIFACT_KEY"
-    log "artifact written to $ARTIFACT_DIR/$ARTIFACT_KEY (ARTIFACT_DIR)"
+# Epoch milliseconds of the push this build is for. A build started by hand (no PUSH_RECEIVED_AT)
+# counts as pushed when it started, so it deploys unless a newer push has already been built.
+push_time() {
+  if [[ "${PUSH_RECEIVED_AT:-}" =~ ^[0-9]+$ ]]; then
+    printf '%s\n' "$PUSH_RECEIVED_AT"
+  elif [[ "${CODEBUILD_START_TIME:-}" =~ ^[0-9]+$ ]]; then
+    printf '%s\n' "$CODEBUILD_START_TIME"
   else
-    aws s3 cp --only-show-errors "$zip" "s3://$ARTIFACT_BUCKET/$ARTIFACT_KEY"
-    log "artifact uploaded to s3://$ARTIFACT_BUCKET/$ARTIFACT_KEY"
+    date +%s%3N
+  fi
+}
+
+# write or skip: may this build's push replace the artifact of the push recorded as <time> <commit>
+# (both empty when there is no artifact yet)? Builds finish in any order; only a newer push wins. The
+# same push again (a retried build) may rewrite its own artifact.
+artifact_decision() {
+  local recorded_time=$1 recorded_commit=$2 mine
+  mine=$(push_time)
+  if [[ -z "$recorded_time" ]] || ((mine > recorded_time)); then
+    echo write
+  elif ((mine == recorded_time)) && [[ "$recorded_commit" == "$COMMIT_SHA" ]]; then
+    echo write
+  else
+    echo skip
+  fi
+}
+
+log_skipped_artifact() {
+  log "not writing the artifact: it already holds a newer push (commit ${2:-?}, received at $1; this build's push: $(push_time)); commit $COMMIT_SHA is built but not deployed"
+}
+
+# ARTIFACT_DIR: the same decision as on S3, the recorded push kept in a file next to the zip and the
+# read-decide-write made atomic with a lock instead of S3's conditional write.
+upload_artifact_to_dir() {
+  local zip=$1 target="$ARTIFACT_DIR/$ARTIFACT_KEY"
+  mkdir -p "$(dirname "$target")"
+  (
+    flock 9
+    local recorded_time="" recorded_commit=""
+    [[ -f "$target.push" ]] && read -r recorded_time recorded_commit <"$target.push"
+    if [[ "$(artifact_decision "$recorded_time" "$recorded_commit")" == skip ]]; then
+      log_skipped_artifact "$recorded_time" "$recorded_commit"
+      exit 0
+    fi
+    cp "$zip" "$target.tmp"
+    mv "$target.tmp" "$target"
+    printf '%s %s\n' "$(push_time)" "$COMMIT_SHA" >"$target.push"
+    log "artifact written to $target (ARTIFACT_DIR)"
+  ) 9>"$target.lock"
+}
+
+# S3: read the current artifact's recorded push and ETag, decide, and write only if the object is
+# still the one that was read (If-Match) or still absent (If-None-Match: *). Another build that wrote
+# in between makes the write fail with 412 (or 409 while its write is in flight); then read again.
+# Amazon S3 User Guide, "How to prevent object overwrites with conditional writes":
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html
+upload_artifact_to_s3() {
+  local zip=$1 attempt head etag recorded_time recorded_commit errors condition
+  errors=$(mktemp "${TMPDIR:-/tmp}/pushline-s3.XXXXXX")
+  for attempt in 1 2 3 4 5; do
+    if head=$(aws s3api head-object --bucket "$ARTIFACT_BUCKET" --key "$ARTIFACT_KEY" \
+      --query '[ETag, Metadata."pushline-push-received-at", Metadata."pushline-commit"]' --output text 2>"$errors"); then
+      IFS=$'\t' read -r etag recorded_time recorded_commit <<<"$head"
+      # An artifact without the metadata was written before pushline recorded pushes: any push is newer.
+      [[ "$recorded_time" =~ ^[0-9]+$ ]] || recorded_time=0
+      [[ "$recorded_commit" != None ]] || recorded_commit=""
+      condition=(--if-match "$etag")
+    elif grep -qE '\(404\)|Not Found' "$errors"; then
+      recorded_time="" recorded_commit=""
+      condition=(--if-none-match '*')
+    else
+      die "cannot read s3://$ARTIFACT_BUCKET/$ARTIFACT_KEY: $(tail -n 1 "$errors")"
+    fi
+    if [[ "$(artifact_decision "$recorded_time" "$recorded_commit")" == skip ]]; then
+      log_skipped_artifact "$recorded_time" "$recorded_commit"
+      rm -f "$errors"
+      return 0
+    fi
+    if aws s3api put-object --bucket "$ARTIFACT_BUCKET" --key "$ARTIFACT_KEY" --body "$zip" \
+      --metadata "pushline-push-received-at=$(push_time),pushline-commit=$COMMIT_SHA" \
+      "${condition[@]}" >/dev/null 2>"$errors"; then
+      log "artifact uploaded to s3://$ARTIFACT_BUCKET/$ARTIFACT_KEY"
+      rm -f "$errors"
+      return 0
+    fi
+    grep -qE 'PreconditionFailed|ConditionalRequestConflict|\((412|409)\)' "$errors" ||
+      die "cannot upload the artifact to s3://$ARTIFACT_BUCKET/$ARTIFACT_KEY: $(tail -n 1 "$errors")"
+    log "another build wrote s3://$ARTIFACT_BUCKET/$ARTIFACT_KEY meanwhile (try $attempt); deciding again"
+  done
+  rm -f "$errors"
+  die "s3://$ARTIFACT_BUCKET/$ARTIFACT_KEY kept changing while this build tried to write it"
+}
+
+upload_artifact() {
+  if [[ -n "${ARTIFACT_DIR:-}" ]]; then
+    upload_artifact_to_dir "$1"
+  else
+    upload_artifact_to_s3 "$1"
   fi
 }
 

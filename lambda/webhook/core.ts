@@ -29,6 +29,12 @@ export interface BuildEnvironment {
   readonly SOURCE_PROVIDER: string;
   readonly SOURCE_REPOSITORY: string;
   readonly DELIVERY_ID: string;
+  /**
+   * When the webhook received the push, epoch milliseconds. Builds of one repository may finish in
+   * any order; the build writes the deploy artifact only when its push is newer than the one the
+   * current artifact came from (README, "Which commit deploys"). A queued retry keeps the value.
+   */
+  readonly PUSH_RECEIVED_AT: string;
 }
 
 /** One StartBuild call, as plain data so that it can be queued and retried unchanged. */
@@ -114,8 +120,12 @@ async function authenticate(
   return fresh !== cached && isAuthentic(provider, request, fresh);
 }
 
-/** The StartBuild requests for a push and the routes it matched. */
-export function buildJob(event: PushEvent, routes: readonly WebhookRoute[]): BuildJob {
+/** The StartBuild requests for a push and the routes it matched, received at `receivedAt` (epoch ms). */
+export function buildJob(
+  event: PushEvent,
+  routes: readonly WebhookRoute[],
+  receivedAt: number = Date.now(),
+): BuildJob {
   const deliveryKey = `${event.provider}:${event.deliveryId}`;
   return {
     deliveryKey,
@@ -130,6 +140,7 @@ export function buildJob(event: PushEvent, routes: readonly WebhookRoute[]): Bui
         SOURCE_PROVIDER: event.provider,
         SOURCE_REPOSITORY: route.repository,
         DELIVERY_ID: event.deliveryId,
+        PUSH_RECEIVED_AT: String(receivedAt),
       },
     })),
   };

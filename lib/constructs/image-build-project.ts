@@ -105,7 +105,10 @@ export class ImageBuildProject extends Construct {
     this.project.addToRolePolicy(
       new iam.PolicyStatement({
         sid: 'WriteOwnDeployArtifact',
-        actions: ['s3:PutObject'],
+        // GetObject too: the build reads the artifact's recorded push (HeadObject) and writes with
+        // If-Match, which S3 allows only with both permissions (S3 User Guide, "How to prevent
+        // object overwrites with conditional writes").
+        actions: ['s3:PutObject', 's3:GetObject'],
         // The exact key, not the prefix: the build writes one object, and a wildcard would be more.
         resources: [props.artifactBucket.arnForObjects(artifactKey(repo))],
       }),

@@ -361,6 +361,137 @@ describe('write_artifact / upload_artifact', () => {
   });
 });
 
+/**
+ * A stand-in for `aws s3api head-object` / `put-object` on one versionless store in a directory, with
+ * S3's conditional-write answers: `If-None-Match: *` fails when the key exists, `If-Match` when its
+ * ETag differs, both with PreconditionFailed (412), as the S3 User Guide's "Conditional write
+ * behavior" describes. `FAKE_S3_INTERLOPER=<zip> <time> <commit>` makes another build write first,
+ * between this build's read and its write.
+ */
+const FAKE_AWS = `#!/bin/bash
+set -u
+store=$FAKE_S3_DIR
+command=$2
+shift 2
+key="" body="" metadata="" if_match="" if_none_match=""
+while (($#)); do
+  case $1 in
+  --key) key=$2 ;;
+  --body) body=$2 ;;
+  --metadata) metadata=$2 ;;
+  --if-match) if_match=$2 ;;
+  --if-none-match) if_none_match=$2 ;;
+  esac
+  shift 2
+done
+object="$store/objects/$key"
+etag() { printf '"%s"' "$(md5sum <"$object" | cut -c1-32)"; }
+store_object() {
+  mkdir -p "$(dirname "$object")"
+  cp "$1" "$object"
+  printf '%s\\n%s\\n' "$2" "$3" >"$object.meta"
+}
+case $command in
+head-object)
+  if [[ ! -f "$object" ]]; then
+    echo "An error occurred (404) when calling the HeadObject operation: Not Found" >&2
+    exit 254
+  fi
+  printf '%s\\t%s\\t%s\\n' "$(etag)" "$(sed -n 1p "$object.meta")" "$(sed -n 2p "$object.meta")"
+  ;;
+put-object)
+  if [[ -n "\${FAKE_S3_INTERLOPER:-}" && ! -f "$store/interloped" ]]; then
+    touch "$store/interloped"
+    read -r zip time commit <<<"$FAKE_S3_INTERLOPER"
+    store_object "$zip" "$time" "$commit"
+  fi
+  if { [[ -n "$if_none_match" ]] && [[ -f "$object" ]]; } ||
+    { [[ -n "$if_match" ]] && { [[ ! -f "$object" ]] || [[ "$if_match" != "$(etag)" ]]; }; }; then
+    echo "An error occurred (PreconditionFailed) when calling the PutObject operation: At least one of the pre-conditions you specified did not hold" >&2
+    exit 254
+  fi
+  time=\${metadata#pushline-push-received-at=}
+  store_object "$body" "\${time%%,*}" "\${metadata#*pushline-commit=}"
+  echo "put-object $key \${time%%,*}" >>"$store/puts.log"
+  ;;
+esac
+`;
+
+describe('which push an artifact holds when builds finish out of order', () => {
+  const OLDER = { sha: 'a'.repeat(40), time: '1764000000000' };
+  const NEWER = { sha: 'b'.repeat(40), time: '1764000005000' };
+  let store: string;
+  let bin: string;
+
+  beforeEach(() => {
+    store = join(scratch, 's3');
+    bin = join(scratch, 'bin');
+    mkdirSync(store, { recursive: true });
+    mkdirSync(bin, { recursive: true });
+    writeFileSync(join(bin, 'aws'), FAKE_AWS, { mode: 0o755 });
+  });
+
+  const finish = (push: { sha: string; time: string }, env: Record<string, string> = {}) =>
+    run('upload_artifact "$(write_artifact)"', {
+      ...VALID_ENV,
+      COMMIT_SHA: push.sha,
+      PUSH_RECEIVED_AT: push.time,
+      PUSHLINE_WORK_DIR: join(scratch, `work-${push.sha[0]}`),
+      PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}`,
+      FAKE_S3_DIR: store,
+      ...env,
+    });
+  const deployedImage = () => {
+    const zip = join(store, 'objects', VALID_ENV.ARTIFACT_KEY as string);
+    return JSON.parse(execFileSync(TOOL_PATHS.unzip, ['-p', zip, 'imageDetail.json'], { encoding: 'utf8' }))
+      .ImageURI as string;
+  };
+
+  test('GIVEN two pushes WHEN the newer build finishes first THEN the older build leaves the artifact alone, says so, and succeeds', () => {
+    expect(finish(NEWER).status).toBe(0);
+    const older = finish(OLDER);
+    expect(older.status).toBe(0);
+    expect(older.stderr).toContain('not writing the artifact: it already holds a newer push');
+    expect(older.stderr).toContain(`commit ${OLDER.sha} is built but not deployed`);
+    expect(deployedImage()).toBe(`${REPO_URI}:${NEWER.sha}`);
+    expect(readFileSync(join(store, 'puts.log'), 'utf8').trim().split('\n')).toHaveLength(1);
+  });
+
+  test('GIVEN two pushes WHEN they finish in push order THEN the newer replaces the older', () => {
+    expect(finish(OLDER).status).toBe(0);
+    expect(finish(NEWER).status).toBe(0);
+    expect(deployedImage()).toBe(`${REPO_URI}:${NEWER.sha}`);
+  });
+
+  test('GIVEN a newer build writes between this build reading the artifact and writing it WHEN the conditional write fails THEN it reads again and yields', () => {
+    const newerZip = join(scratch, 'newer.zip');
+    expect(finish(NEWER).status).toBe(0);
+    execFileSync('cp', [join(store, 'objects', VALID_ENV.ARTIFACT_KEY as string), newerZip]);
+    rmSync(join(store, 'objects'), { recursive: true });
+    const older = finish(OLDER, { FAKE_S3_INTERLOPER: `${newerZip} ${NEWER.time} ${NEWER.sha}` });
+    expect(older.status).toBe(0);
+    expect(older.stderr).toContain('another build wrote');
+    expect(older.stderr).toContain('not writing the artifact');
+    expect(deployedImage()).toBe(`${REPO_URI}:${NEWER.sha}`);
+  });
+
+  test('GIVEN the same push built again (a retried build) WHEN it finishes THEN it may rewrite its own artifact', () => {
+    expect(finish(NEWER).status).toBe(0);
+    expect(finish(NEWER).status).toBe(0);
+    expect(readFileSync(join(store, 'puts.log'), 'utf8').trim().split('\n')).toHaveLength(2);
+  });
+
+  test('GIVEN ARTIFACT_DIR WHEN the newer build finishes first THEN the older one leaves the artifact alone too', () => {
+    const out = join(scratch, 'out');
+    const local = { ARTIFACT_DIR: out, PATH: process.env.PATH ?? '/usr/bin:/bin' };
+    expect(finish(NEWER, local).status).toBe(0);
+    expect(finish(OLDER, local).stderr).toContain('not writing the artifact');
+    const zip = join(out, VALID_ENV.ARTIFACT_KEY as string);
+    const detail = execFileSync(TOOL_PATHS.unzip, ['-p', zip, 'imageDetail.json'], { encoding: 'utf8' });
+    expect(JSON.parse(detail)).toEqual({ ImageURI: `${REPO_URI}:${NEWER.sha}` });
+  });
+});
+
 test('GIVEN the scripts WHEN shellcheck reads them THEN it finds nothing', () => {
   const shellcheck = spawnSync('shellcheck', ['--version']);
   if (shellcheck.error) {

@@ -64,10 +64,18 @@ describe('routing', () => {
     const second = { ...ROUTE, name: 'batch-worker', projectName: 'pushline-batch-worker' };
     const decision = createRouter([ROUTE, second])(push());
     if (decision.kind !== 'build') throw new Error('expected a build');
-    const job = buildJob(push(), decision.routes);
+    const job = buildJob(push(), decision.routes, 1_764_000_000_000);
     expect(job.requests.map((r) => r.projectName)).toEqual(['pushline-batch', 'pushline-batch-worker']);
     expect(new Set(job.requests.map((r) => r.idempotencyToken)).size).toBe(2);
-    expect(buildJob(push(), decision.routes)).toEqual(job);
+    expect(buildJob(push(), decision.routes, 1_764_000_000_000)).toEqual(job);
+  });
+
+  test('GIVEN a push received at a time WHEN its builds are made THEN each carries that time, and a later redelivery keeps the same idempotency tokens', () => {
+    const first = buildJob(push(), [ROUTE], 1_764_000_000_000);
+    const redelivered = buildJob(push(), [ROUTE], 1_764_000_060_000);
+    expect(first.requests[0]?.environment.PUSH_RECEIVED_AT).toBe('1764000000000');
+    expect(redelivered.requests[0]?.environment.PUSH_RECEIVED_AT).toBe('1764000060000');
+    expect(redelivered.requests[0]?.idempotencyToken).toBe(first.requests[0]?.idempotencyToken);
   });
 
   test('GIVEN a routing table that is not one WHEN the function starts THEN it fails at start-up, naming the entry', () => {

@@ -18,6 +18,7 @@ const REQUEST: BuildRequest = {
     SOURCE_PROVIDER: 'gitlab',
     SOURCE_REPOSITORY: 'mike/diaspora',
     DELIVERY_ID: '13792a34-cac6-4fda-95a8-c58e00a3954e',
+    PUSH_RECEIVED_AT: '1764000000000',
   },
 };
 
