@@ -177,6 +177,18 @@ builder_kind() {
   esac
 }
 
+# Which buildx driver builds: the Docker engine's own BuildKit (`docker`) unless the build needs a
+# BuildKit container (`docker-container`): for several platforms at once, or when BUILDKIT_IMAGE names
+# one that comes through the pull-through cache. The `docker` driver pulls no builder image at all,
+# so a default build makes no anonymous Docker Hub pull (README, "Cache, base images and platforms").
+buildx_driver() {
+  if [[ "${DOCKER_PLATFORMS:-}" == *,* || -n "${BUILDKIT_IMAGE:-}" ]]; then
+    echo docker-container
+  else
+    echo docker
+  fi
+}
+
 # Writes each BuildKit secret into <dir> (0600) and prints one --secret flag per line.
 secret_flags() {
   local dir=$1 ids index=0 id var
@@ -220,8 +232,18 @@ compose_build_command() {
   [[ -n "${DOCKER_TARGET:-}" ]] && common+=(--target "$DOCKER_TARGET")
   [[ -n "${DOCKER_BUILD_NETWORK:-}" ]] && common+=(--network "$DOCKER_BUILD_NETWORK")
 
-  if [[ "$kind" == buildx ]]; then
-    BUILD_COMMAND=("${DOCKER_CLI:-docker}" buildx build "${common[@]}")
+  if [[ "$kind" == buildx && "$(buildx_driver)" == docker ]]; then
+    # The docker driver cannot export a registry cache (Docker docs, "Registry cache": "not supported
+    # with the default docker driver"); it exports the inline cache, so the image itself is pushed
+    # as the cache tag too, as with the classic client.
+    BUILD_COMMAND=("${DOCKER_CLI:-docker}" buildx build --builder default "${common[@]}")
+    [[ -n "${DOCKER_PLATFORMS:-}" ]] && BUILD_COMMAND+=(--platform "$DOCKER_PLATFORMS")
+    BUILD_COMMAND+=(
+      --cache-from "type=registry,ref=$cache_ref" --cache-to type=inline
+      --tag "$repo:$sha" --tag "$repo:$short" --tag "$cache_ref" --push "$context"
+    )
+  elif [[ "$kind" == buildx ]]; then
+    BUILD_COMMAND=("${DOCKER_CLI:-docker}" buildx build --builder pushline "${common[@]}")
     [[ -n "${DOCKER_PLATFORMS:-}" ]] && BUILD_COMMAND+=(--platform "$DOCKER_PLATFORMS")
     BUILD_COMMAND+=(
       --cache-from "type=registry,ref=$cache_ref"
@@ -240,14 +262,25 @@ compose_build_command() {
   fi
 }
 
-# Multi-platform builds on one host emulate the foreign architectures with QEMU (README, Builds).
+# QEMU's binfmt handlers for multi-platform builds, from ECR Public rather than Docker Hub: AWS's EKS
+# Distro rebuild of tonistiigi/binfmt (https://github.com/aws/eks-distro-build-tooling,
+# projects/tonistiigi/binfmt), pulled without a login and without Docker Hub's anonymous limit.
+DEFAULT_BINFMT_IMAGE=public.ecr.aws/eks-distro-build-tooling/binfmt-misc:qemu-v7.0.0
+
+# The docker driver needs no builder. A BuildKit container (several platforms, emulated with QEMU;
+# README, Builds) runs BUILDKIT_IMAGE, through the pull-through cache when there is a docker-hub rule.
 ensure_buildx_builder() {
+  [[ "$(buildx_driver)" == docker-container ]] || return 0
   docker_cli buildx inspect pushline >/dev/null 2>&1 && return 0
   local opts=()
-  [[ -n "${BUILDKIT_IMAGE:-}" ]] && opts+=(--driver-opt "image=$BUILDKIT_IMAGE")
-  docker_cli buildx create --name pushline --driver docker-container "${opts[@]}" --use >/dev/null
+  if [[ -n "${BUILDKIT_IMAGE:-}" ]]; then
+    opts+=(--driver-opt "image=$BUILDKIT_IMAGE")
+  else
+    log "warning: the BuildKit container image (moby/buildkit) comes from Docker Hub without a login; add a docker-hub pullThroughCache rule to avoid its pull limit (README, Builds)"
+  fi
+  docker_cli buildx create --name pushline --driver docker-container "${opts[@]}" >/dev/null
   if [[ "${DOCKER_PLATFORMS:-}" == *,* ]]; then
-    docker_cli run --privileged --rm "${BINFMT_IMAGE:-tonistiigi/binfmt}" --install all >/dev/null
+    docker_cli run --privileged --rm "${BINFMT_IMAGE:-$DEFAULT_BINFMT_IMAGE}" --install all >/dev/null
   fi
 }
 
@@ -292,7 +325,7 @@ build_image() {
   mkdir -p "$(work_dir)"
   fetch_commit "$source_dir"
   compose_build_command "$source_dir" "$SSH_DIR"
-  log "builder: $(builder_kind)"
+  if [[ "$(builder_kind)" == buildx ]]; then log "builder: buildx, $(buildx_driver) driver"; else log "builder: classic"; fi
   if [[ "$(builder_kind)" == buildx ]]; then
     ensure_buildx_builder
     "${BUILD_COMMAND[@]}"

@@ -125,6 +125,28 @@ describe('compose_build_command', () => {
     expect(args.at(-1)).toBe('/src/.');
   });
 
+  test('GIVEN buildx and one platform WHEN composed THEN the Docker engine’s own BuildKit builds, with no builder image to pull, and the image is pushed as the inline cache', () => {
+    const { status, stdout } = composed({ BUILDER: 'buildx', DOCKER_PLATFORMS: 'linux/amd64' });
+    expect(status).toBe(0);
+    const args = stdout.trim().split('\n');
+    expect(args.slice(0, 5)).toEqual(['docker', 'buildx', 'build', '--builder', 'default']);
+    expect(args).toEqual(
+      expect.arrayContaining(['--cache-to', 'type=inline', '--tag', `${REPO_URI}:buildcache`, '--push']),
+    );
+    expect(args.join(' ')).not.toContain('mode=max');
+  });
+
+  test('GIVEN buildx, one platform and a BuildKit image through the pull-through cache WHEN composed THEN the BuildKit container keeps the registry cache', () => {
+    const { stdout } = composed({
+      BUILDER: 'buildx',
+      BUILDKIT_IMAGE:
+        '111122223333.dkr.ecr.ap-northeast-1.amazonaws.com/docker-hub/moby/buildkit:buildx-stable-1',
+    });
+    const args = stdout.trim().split('\n');
+    expect(args.slice(0, 5)).toEqual(['docker', 'buildx', 'build', '--builder', 'pushline']);
+    expect(args.join(' ')).toContain('mode=max');
+  });
+
   test('GIVEN the classic client WHEN composed THEN it uses the inline cache and tags the cache image', () => {
     const { status, stdout } = composed({ BUILDER: 'classic' });
     expect(status).toBe(0);
@@ -181,6 +203,51 @@ describe('compose_build_command', () => {
     const { status, stderr } = composed({ BUILDER: 'classic', BUILD_SECRET_0: '' });
     expect(status).not.toBe(0);
     expect(stderr).toContain("build secret 'npm_token' (BUILD_SECRET_0) is empty");
+  });
+});
+
+describe('ensure_buildx_builder', () => {
+  /** A docker client that records its arguments and knows no builder yet. */
+  const withRecordingDocker = (env: Record<string, string>) => {
+    const calls = join(scratch, 'docker-calls');
+    const docker = join(scratch, 'docker');
+    writeFileSync(
+      docker,
+      `#!/bin/bash\necho "$*" >>"${calls}"\n[[ "$1 $2" == "buildx inspect" ]] && exit 1\nexit 0\n`,
+      { mode: 0o755 },
+    );
+    const result = run('ensure_buildx_builder', { ...VALID_ENV, DOCKER_CLI: docker, ...env });
+    return { ...result, calls: existsSync(calls) ? readFileSync(calls, 'utf8').trim().split('\n') : [] };
+  };
+
+  test('GIVEN one platform WHEN the builder is prepared THEN nothing is created or pulled', () => {
+    const { status, calls } = withRecordingDocker({ DOCKER_PLATFORMS: 'linux/amd64' });
+    expect(status).toBe(0);
+    expect(calls).toEqual([]);
+  });
+
+  test('GIVEN two platforms WHEN the builder is prepared THEN QEMU comes from ECR Public, and the Docker Hub pull of BuildKit is named in the log', () => {
+    const { status, calls, stderr } = withRecordingDocker({ DOCKER_PLATFORMS: 'linux/amd64,linux/arm64' });
+    expect(status).toBe(0);
+    expect(calls).toContain('buildx create --name pushline --driver docker-container');
+    expect(calls).toContain(
+      'run --privileged --rm public.ecr.aws/eks-distro-build-tooling/binfmt-misc:qemu-v7.0.0 --install all',
+    );
+    expect(stderr).toContain('moby/buildkit) comes from Docker Hub without a login');
+  });
+
+  test('GIVEN two platforms and pull-through images WHEN the builder is prepared THEN both images come through the cache', () => {
+    const registry = '111122223333.dkr.ecr.ap-northeast-1.amazonaws.com/docker-hub';
+    const { calls, stderr } = withRecordingDocker({
+      DOCKER_PLATFORMS: 'linux/amd64,linux/arm64',
+      BUILDKIT_IMAGE: `${registry}/moby/buildkit:buildx-stable-1`,
+      BINFMT_IMAGE: `${registry}/tonistiigi/binfmt:latest`,
+    });
+    expect(calls).toContain(
+      `buildx create --name pushline --driver docker-container --driver-opt image=${registry}/moby/buildkit:buildx-stable-1`,
+    );
+    expect(calls).toContain(`run --privileged --rm ${registry}/tonistiigi/binfmt:latest --install all`);
+    expect(stderr).not.toContain('Docker Hub');
   });
 });
 
