@@ -351,8 +351,8 @@ describe('webhook function: the secret', () => {
     });
   });
 
-  test('GIVEN the secret was rotated after it was cached WHEN a delivery signed with the new value arrives THEN it is re-read once and the push builds', async () => {
-    const webhook = loadWebhookHandler();
+  test('GIVEN the secret was rotated after it was cached and the read interval has passed WHEN a delivery signed with the new value arrives THEN it is re-read once and the push builds', async () => {
+    const webhook = loadWebhookHandler({ SECRET_READ_INTERVAL_SECONDS: '0' });
     await webhook.handler(gitlabDelivery(GITLAB_PUSH, { uuid: 'before-rotation' }), LAMBDA_CONTEXT);
     const rotated = { ...SECRET, github: 'rotated-github-secret' };
     webhook.secrets
@@ -376,7 +376,7 @@ describe('webhook function: nothing twice, nothing lost', () => {
   afterAll(() => aws.close());
   const withDedupe = (table: string) => ({
     IDEMPOTENCY_TABLE_NAME: table,
-    AWS_ENDPOINT_URL_DYNAMODB: aws.url,
+    AWS_ENDPOINT_URL_DYNAMODB: aws.env.AWS_ENDPOINT_URL_DYNAMODB ?? '',
   });
 
   test('GIVEN a GitHub delivery already handled WHEN GitHub redelivers it THEN the same answer and no second build', async () => {
@@ -460,5 +460,43 @@ describe('webhook function: nothing twice, nothing lost', () => {
     expect(bodyOf(retried)).toEqual({
       builds: [{ repository: 'diaspora', buildId: 'pushline-diaspora:after-retry' }],
     });
+  });
+
+  test('GIVEN a flood of deliveries with a wrong signature WHEN each asks for a fresh read THEN Secrets Manager is read once in the interval and each is refused', async () => {
+    const webhook = loadWebhookHandler();
+    const forged = Array.from({ length: 20 }, (_, i) =>
+      githubDelivery(GITHUB_PUSH, { deliveryId: `forged-${i}`, secret: 'not-the-secret' }),
+    );
+    const results = await Promise.all(forged.map((event) => webhook.handler(event, LAMBDA_CONTEXT)));
+    expect(results.map((r) => r.statusCode)).toEqual(forged.map(() => 401));
+    expect(webhook.secrets).toHaveReceivedCommandTimes(webhook.SecretsManager.GetSecretValueCommand, 1);
+  });
+
+  test('GIVEN the secret was read once WHEN Secrets Manager then fails THEN deliveries are still authenticated with the last value', async () => {
+    const webhook = loadWebhookHandler({ SECRET_CACHE_SECONDS: '0', SECRET_READ_INTERVAL_SECONDS: '0' });
+    await webhook.handler(gitlabDelivery(GITLAB_PUSH, { uuid: 'while-healthy' }), LAMBDA_CONTEXT);
+    webhook.secrets
+      .on(webhook.SecretsManager.GetSecretValueCommand)
+      .rejects(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }));
+
+    const accepted = await webhook.handler(
+      githubDelivery(GITHUB_PUSH, { deliveryId: 'stale' }),
+      LAMBDA_CONTEXT,
+    );
+    const forged = await webhook.handler(
+      githubDelivery(GITHUB_PUSH, { deliveryId: 'stale-forged', secret: 'not-the-secret' }),
+      LAMBDA_CONTEXT,
+    );
+    expect([accepted.statusCode, forged.statusCode]).toEqual([202, 401]);
+  });
+
+  test('GIVEN a cold function WHEN Secrets Manager fails THEN 503 and no build', async () => {
+    const webhook = loadWebhookHandler();
+    webhook.secrets
+      .on(webhook.SecretsManager.GetSecretValueCommand)
+      .rejects(Object.assign(new Error('Internal'), { name: 'InternalServiceError' }));
+    const result = await webhook.handler(githubDelivery(GITHUB_PUSH, { deliveryId: 'cold' }), LAMBDA_CONTEXT);
+    expect(result.statusCode).toBe(503);
+    expect(webhook.codebuild).not.toHaveReceivedCommand(webhook.CodeBuild.StartBuildCommand);
   });
 });
