@@ -1,7 +1,8 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { ROOT } from '../support/app';
 
@@ -68,5 +69,78 @@ export async function invokeBundle(
   return {
     results: JSON.parse(readFileSync(resultsFile, 'utf8')) as { statusCode: number; body: string }[],
     logLines: stdout.split('\n').filter((line) => line.startsWith('{')),
+  };
+}
+
+/** A bundled handler kept running in its own `node` process (a warm Lambda instance), invoked over IPC. */
+export interface BundleProcess {
+  /** Invokes the handler once; `elapsedMs` is measured here, around the whole round trip. */
+  invoke(event: unknown): Promise<{ statusCode: number; body: string; elapsedMs: number }>;
+  /** Every JSON log line the function has written so far (lines may trail the answer by a moment). */
+  readonly logLines: Record<string, unknown>[];
+  /** Kills the process, as Lambda does at the function timeout; invocations in flight never answer. */
+  kill(): Promise<void>;
+}
+
+/**
+ * Starts the bundle in a fresh process with only `env`; each invocation gets a context whose
+ * remaining time counts down from `timeoutMs` (the function's timeout), as Lambda's does.
+ */
+export async function startBundleProcess(
+  bundle: string,
+  env: Record<string, string>,
+  timeoutMs = 10_000,
+): Promise<BundleProcess> {
+  const script = `
+    const { handler } = require(process.argv[1]);
+    const timeoutMs = Number(process.argv[2]);
+    process.on('message', async ({ id, event }) => {
+      const deadline = Date.now() + timeoutMs;
+      const context = { functionName: 'pushline-webhook', awsRequestId: 'local-' + id, getRemainingTimeInMillis: () => deadline - Date.now() };
+      const result = await handler(event, context);
+      process.send({ id, result });
+    });
+    process.send({ ready: true });`;
+  const child = spawn(process.execPath, ['-e', script, bundle, String(timeoutMs)], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+  });
+  const logLines: Record<string, unknown>[] = [];
+  // Powertools Logger writes WARN and ERROR to stderr, the rest to stdout.
+  for (const stream of [child.stdout, child.stderr]) {
+    createInterface({ input: stream as NodeJS.ReadableStream }).on('line', (line) => {
+      if (line.startsWith('{')) logLines.push(JSON.parse(line) as Record<string, unknown>);
+    });
+  }
+  const pending = new Map<number, (result: { statusCode: number; body: string }) => void>();
+  await new Promise<void>((resolve, reject) => {
+    child.once('error', reject);
+    child.on(
+      'message',
+      (message: { ready?: boolean; id?: number; result?: { statusCode: number; body: string } }) => {
+        if (message.ready) resolve();
+        if (message.id !== undefined && message.result) pending.get(message.id)?.(message.result);
+      },
+    );
+  });
+  let next = 0;
+  return {
+    logLines,
+    async invoke(event) {
+      const id = next++;
+      const start = performance.now();
+      const result = await new Promise<{ statusCode: number; body: string }>((resolve) => {
+        pending.set(id, resolve);
+        child.send({ id, event });
+      });
+      pending.delete(id);
+      return { ...result, elapsedMs: performance.now() - start };
+    },
+    kill: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null || child.signalCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGKILL');
+      }),
   };
 }

@@ -442,7 +442,7 @@ describe('webhook function: nothing twice, nothing lost', () => {
     expect(message.request.environment.COMMIT_SHA).toBe('da1560886d4f094c3e6c9ef40349f7d38b5d27d7');
   });
 
-  test('GIVEN CodeBuild throttles and SQS is down WHEN a push arrives THEN 503 so the provider retries, and the retry builds', async () => {
+  test('GIVEN CodeBuild throttles and SQS is down WHEN a push arrives THEN 503, and a redelivery (by hand or the reconciler) builds', async () => {
     const webhook = loadWebhookHandler(withDedupe('sqs-down'));
     webhook.codebuild
       .on(webhook.CodeBuild.StartBuildCommand)
