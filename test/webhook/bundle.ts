@@ -1,10 +1,12 @@
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
+import { type LocalAwsEndpoints, startLocalAwsEndpoints } from '../../local/aws-endpoints';
 import { ROOT } from '../support/app';
+import { SECRET } from './support';
 
 /**
  * The webhook function exactly as it ships: `cdk synth` into a fresh directory, then the
@@ -144,3 +146,53 @@ export async function startBundleProcess(
       }),
   };
 }
+
+/** The webhook function of a config, synthesized and bundled, with local AWS endpoints holding its secret. */
+export interface BundledWebhook {
+  readonly bundle: string;
+  readonly aws: LocalAwsEndpoints;
+  /** The function's environment, as the template sets it, pointing at `aws`. */
+  readonly env: Record<string, string>;
+  close(): Promise<void>;
+}
+
+export async function startBundledWebhook(config: string): Promise<BundledWebhook> {
+  const dir = mkdtempSync(join(tmpdir(), 'pushline-config-'));
+  writeFileSync(join(dir, 'pipeline.config.yaml'), config);
+  const assemblyDir = await synthesize(join(dir, 'pipeline.config.yaml'));
+  const secretName = 'pushline-webhook-secret';
+  const aws = await startLocalAwsEndpoints({ secrets: { [secretName]: JSON.stringify(SECRET) } });
+  return {
+    bundle: webhookBundle(assemblyDir),
+    aws,
+    env: {
+      ...aws.env,
+      WEBHOOK_SECRET_ARN: secretName,
+      RETRY_QUEUE_URL: aws.queueUrl,
+      IDEMPOTENCY_TABLE_NAME: 'pushline-deliveries',
+    },
+    async close() {
+      await aws.close();
+      rmSync(assemblyDir, { recursive: true, force: true });
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Three repositories, one per provider, matching the fixtures' repositories. */
+export const BUNDLED_TEST_CONFIG = `
+name: pushline
+webhook:
+  allowedCidrs: [github-hooks, gitlab-com, backlog-jp]
+repositories:
+  - name: hello-world
+    source: { provider: github, repository: Codertocat/Hello-World, cloneUrl: "git@github.com:Codertocat/Hello-World.git" }
+    branches: [master]
+  - name: diaspora
+    source: { provider: gitlab, repository: mike/diaspora, cloneUrl: "git@example.com:mike/diaspora.git" }
+    branches: [master]
+  - name: shop-api
+    source: { provider: backlog, repository: SHOP/api, cloneUrl: "example@example.git.backlog.jp:/SHOP/api.git" }
+    branches: [main]
+    paths: ["docker/**", "src/**"]
+`;

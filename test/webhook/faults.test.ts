@@ -1,9 +1,12 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { BUILD_NOT_KEPT } from '../../lambda/webhook/start-build';
-import { AWS_FAULTS, type LocalAwsEndpoints, startLocalAwsEndpoints } from '../../local/aws-endpoints';
-import { type BundleProcess, startBundleProcess, synthesize, webhookBundle } from './bundle';
+import { AWS_FAULTS, type LocalAwsEndpoints } from '../../local/aws-endpoints';
+import {
+  BUNDLED_TEST_CONFIG,
+  type BundledWebhook,
+  type BundleProcess,
+  startBundledWebhook,
+  startBundleProcess,
+} from './bundle';
 import { fixture, githubDelivery, SECRET } from './support';
 
 /**
@@ -18,16 +21,6 @@ import { fixture, githubDelivery, SECRET } from './support';
  * with the production defaults (client-config.ts) to show they answer inside GitHub's 10 s.
  */
 
-const CONFIG = `
-name: pushline
-webhook:
-  allowedCidrs: [github-hooks]
-repositories:
-  - name: hello-world
-    source: { provider: github, repository: Codertocat/Hello-World, cloneUrl: "git@github.com:Codertocat/Hello-World.git" }
-    branches: [master]
-`;
-const SECRET_NAME = 'pushline-webhook-secret';
 const SHORT_BOUNDS = {
   PUSHLINE_AWS_CONNECT_TIMEOUT_MS: '200',
   PUSHLINE_AWS_REQUEST_TIMEOUT_MS: '400',
@@ -39,23 +32,17 @@ const SHORT_BOUND_MS = 4_000;
 const PRODUCTION_BOUND_MS = 8_000;
 const PUSH = fixture('github', 'push-branch-created.json');
 
+let webhook: BundledWebhook;
 let bundle: string;
-let assemblyDir: string;
 let aws: LocalAwsEndpoints;
 let functionEnv: Record<string, string>;
 const running: BundleProcess[] = [];
 
 beforeAll(async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'pushline-config-'));
-  writeFileSync(join(dir, 'pipeline.config.yaml'), CONFIG);
-  assemblyDir = await synthesize(join(dir, 'pipeline.config.yaml'));
-  bundle = webhookBundle(assemblyDir);
-  aws = await startLocalAwsEndpoints({ secrets: { [SECRET_NAME]: JSON.stringify(SECRET) } });
+  webhook = await startBundledWebhook(BUNDLED_TEST_CONFIG);
+  ({ bundle, aws } = webhook);
   functionEnv = {
-    ...aws.env,
-    WEBHOOK_SECRET_ARN: SECRET_NAME,
-    RETRY_QUEUE_URL: aws.queueUrl,
-    IDEMPOTENCY_TABLE_NAME: 'pushline-deliveries',
+    ...webhook.env,
     // Every delivery goes to Secrets Manager, so that its faults are met on every delivery.
     SECRET_CACHE_SECONDS: '0',
     SECRET_READ_INTERVAL_SECONDS: '0',
@@ -68,10 +55,7 @@ afterEach(async () => {
     await aws.fault(service, undefined);
 });
 
-afterAll(async () => {
-  await aws?.close();
-  if (assemblyDir) rmSync(assemblyDir, { recursive: true, force: true });
-});
+afterAll(() => webhook?.close());
 
 async function warmFunction(env: Record<string, string> = SHORT_BOUNDS): Promise<BundleProcess> {
   const fn = await startBundleProcess(bundle, { ...functionEnv, ...env });
