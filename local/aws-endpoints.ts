@@ -1,13 +1,35 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import dynalite from 'dynalite';
 
 /**
  * Local stand-ins for the AWS APIs the webhook function calls — CodeBuild, Secrets Manager, SQS
- * and DynamoDB — speaking their JSON protocols on one 127.0.0.1 port. Point the SDK at it with the
- * standard `AWS_ENDPOINT_URL_*` variables (`env` below) and the function runs unchanged: the
- * webhook tests use it, and so can a local run that really builds (plug in `onStartBuild`).
+ * and DynamoDB — speaking their JSON protocols, each service on its own 127.0.0.1 port. Point the
+ * SDK at them with the standard `AWS_ENDPOINT_URL_*` variables (`env` below) and the function runs
+ * unchanged: the webhook tests use them, and so can a local run that really builds (plug in
+ * `onStartBuild`). DynamoDB is dynalite (a DynamoDB implementation on LevelDB, in memory), so
+ * conditional writes are evaluated as DynamoDB evaluates them; a table is created on first use.
+ * `fault` makes one service fail in the ways a real one can, for the fault-injection tests.
  */
+
+/** The services served, as they appear in `AWS_ENDPOINT_URL_<SERVICE>`. */
+export const LOCAL_AWS_SERVICES = ['codebuild', 'secretsmanager', 'sqs', 'dynamodb'] as const;
+export type LocalAwsService = (typeof LOCAL_AWS_SERVICES)[number];
+
+/**
+ * How a faulty service answers every request: an HTTP 500, a throttling error, no listener at all
+ * (connection refused), a connection accepted and never answered, or a 200 whose body is not the
+ * service's JSON.
+ */
+export const AWS_FAULTS = [
+  'http-500',
+  'throttling',
+  'connection-refused',
+  'never-answers',
+  'malformed',
+] as const;
+export type AwsFault = (typeof AWS_FAULTS)[number];
 
 /** The StartBuild input the server sees (the SDK's JSON, not its types, so callers need no SDK). */
 export interface StartBuildCall {
@@ -53,8 +75,6 @@ export interface LocalAwsEndpointsOptions {
 }
 
 export interface LocalAwsEndpoints {
-  /** `http://127.0.0.1:<port>` */
-  readonly url: string;
   /** The variables that point the AWS SDK (v3) at this server, with dummy credentials. */
   readonly env: Readonly<Record<string, string>>;
   /** A queue URL on this server, for `RETRY_QUEUE_URL`. */
@@ -67,12 +87,15 @@ export interface LocalAwsEndpoints {
   readonly sentMessages: { queueUrl: string; body: string }[];
   /** Every SQS ChangeMessageVisibility: how long the consumer asked SQS to hide a message it failed. */
   readonly visibilityChanges: { receiptHandle: string; visibilityTimeout: number }[];
+  /** Every request each service was sent, by operation (`x-amz-target`), faulty answers included. */
+  readonly requests: { service: LocalAwsService; operation: string }[];
   /** Replaces what StartBuild does from now on. */
   onStartBuild(behaviour: StartBuildBehaviour | undefined): void;
+  /** Makes a service fail from now on (`undefined` heals it). */
+  fault(service: LocalAwsService, fault: AwsFault | undefined): Promise<void>;
   close(): Promise<void>;
 }
 
-type AttributeMap = Record<string, Record<string, unknown>>;
 type JsonBody = Record<string, unknown>;
 
 export async function startLocalAwsEndpoints(
@@ -85,8 +108,11 @@ export async function startLocalAwsEndpoints(
   const buildsByToken = new Map<string, LocalBuild>();
   const sentMessages: { queueUrl: string; body: string }[] = [];
   const visibilityChanges: { receiptHandle: string; visibilityTimeout: number }[] = [];
-  const tables = new Map<string, Map<string, AttributeMap>>();
+  const requests: { service: LocalAwsService; operation: string }[] = [];
+  const faults = new Map<LocalAwsService, AwsFault>();
+  const hanging = new Set<ServerResponse>();
   let behaviour = options.onStartBuild;
+  const dynamo = await startDynamo();
 
   const operations: Record<string, (input: JsonBody) => Promise<JsonBody> | JsonBody> = {
     'CodeBuild_20161006.StartBuild': async (input) => {
@@ -148,135 +174,159 @@ export async function startLocalAwsEndpoints(
       });
       return {};
     },
-    'DynamoDB_20120810.GetItem': (input) => {
-      const item = table(input).get(keyOf(input.Key as AttributeMap));
-      return item ? { Item: item } : {};
-    },
-    'DynamoDB_20120810.PutItem': (input) => {
-      const items = table(input);
-      const item = input.Item as AttributeMap;
-      const existing = items.get(keyOf(item, input.Key as AttributeMap | undefined));
-      if (existing && input.ConditionExpression && !canOverwrite(existing, input)) {
-        throw Object.assign(
-          new AwsServiceError('ConditionalCheckFailedException', 'The conditional request failed'),
-          {
-            extra: input.ReturnValuesOnConditionCheckFailure === 'ALL_OLD' ? { Item: existing } : {},
-          },
-        );
-      }
-      items.set(keyOf(item), item);
-      return {};
-    },
-    'DynamoDB_20120810.UpdateItem': (input) => {
-      const items = table(input);
-      const key = input.Key as AttributeMap;
-      const item: AttributeMap = { ...(items.get(keyOf(key)) ?? key) };
-      const names = (input.ExpressionAttributeNames ?? {}) as Record<string, string>;
-      const values = (input.ExpressionAttributeValues ?? {}) as AttributeMap;
-      const assignments = String(input.UpdateExpression ?? '').replace(/^\s*SET\s+/i, '');
-      for (const assignment of assignments.split(',')) {
-        const [name, value] = assignment.split('=').map((s) => s.trim());
-        const attribute = name && (names[name] ?? name);
-        const attributeValue = value ? values[value] : undefined;
-        if (attribute && attributeValue) item[attribute] = attributeValue;
-      }
-      items.set(keyOf(key), item);
-      return {};
-    },
-    'DynamoDB_20120810.DeleteItem': (input) => {
-      table(input).delete(keyOf(input.Key as AttributeMap));
-      return {};
-    },
   };
 
-  function table(input: JsonBody): Map<string, AttributeMap> {
-    const name = String(input.TableName);
-    let items = tables.get(name);
-    if (!items) {
-      items = new Map();
-      tables.set(name, items);
-    }
-    return items;
-  }
-
-  const server: Server = createServer((req, res) => {
-    void handle(req, res);
-  });
-
-  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async function handle(service: LocalAwsService, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const target = String(req.headers['x-amz-target'] ?? '');
+    requests.push({ service, operation: target });
     const contentType =
-      target.startsWith('CodeBuild') || target.startsWith('secretsmanager')
+      service === 'codebuild' || service === 'secretsmanager'
         ? 'application/x-amz-json-1.1'
         : 'application/x-amz-json-1.0';
-    const operation = operations[target];
+    const text = Buffer.concat(chunks).toString('utf8');
+    const fault = faults.get(service);
+    if (fault === 'never-answers') {
+      hanging.add(res);
+      res.on('close', () => hanging.delete(res));
+      return;
+    }
+    if (fault === 'malformed') {
+      res.writeHead(200, { 'content-type': contentType }).end('<html><body>502 Bad Gateway</body></html>');
+      return;
+    }
     try {
+      if (fault === 'http-500') throw new AwsServiceError('InternalFailure', 'injected fault', 500);
+      if (fault === 'throttling')
+        throw new AwsServiceError('ThrottlingException', 'Rate exceeded (injected)');
+      if (service === 'dynamodb') return await dynamo.forward(target, text, req, res);
+      const operation = operations[target];
       if (!operation) throw new AwsServiceError('UnknownOperationException', `not served locally: ${target}`);
-      const text = Buffer.concat(chunks).toString('utf8');
       const output = await operation(text ? (JSON.parse(text) as JsonBody) : {});
       res.writeHead(200, { 'content-type': contentType }).end(JSON.stringify(output));
     } catch (err) {
       const error =
         err instanceof AwsServiceError ? err : new AwsServiceError('InternalFailure', String(err), 500);
-      const extra = (err as { extra?: JsonBody }).extra ?? {};
       res
         .writeHead(error.status, { 'content-type': contentType, 'x-amzn-errortype': error.type })
-        .end(JSON.stringify({ __type: error.type, message: error.message, ...extra }));
+        .end(JSON.stringify({ __type: error.type, message: error.message }));
     }
   }
 
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const listeners = new Map<LocalAwsService, { server: Server; port: number }>();
+  async function listen(service: LocalAwsService, port = 0): Promise<void> {
+    const server = createServer((req, res) => {
+      void handle(service, req, res);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', resolve);
+    });
+    listeners.set(service, { server, port: (server.address() as AddressInfo).port });
+  }
+  async function unlisten(service: LocalAwsService): Promise<void> {
+    const listener = listeners.get(service);
+    if (!listener?.server.listening) return;
+    listener.server.closeAllConnections();
+    await new Promise<void>((resolve) => listener.server.close(() => resolve()));
+  }
+  for (const service of LOCAL_AWS_SERVICES) await listen(service);
+  const urlOf = (service: LocalAwsService) => `http://127.0.0.1:${listeners.get(service)?.port}`;
+
   return {
-    url,
     env: {
       AWS_REGION: region,
       AWS_ACCESS_KEY_ID: 'local',
       AWS_SECRET_ACCESS_KEY: 'local',
-      AWS_ENDPOINT_URL_CODEBUILD: url,
-      AWS_ENDPOINT_URL_SECRETS_MANAGER: url,
-      AWS_ENDPOINT_URL_SQS: url,
-      AWS_ENDPOINT_URL_DYNAMODB: url,
+      AWS_ENDPOINT_URL_CODEBUILD: urlOf('codebuild'),
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: urlOf('secretsmanager'),
+      AWS_ENDPOINT_URL_SQS: urlOf('sqs'),
+      AWS_ENDPOINT_URL_DYNAMODB: urlOf('dynamodb'),
     },
-    queueUrl: `${url}/000000000000/pushline-build-retry`,
+    queueUrl: `${urlOf('sqs')}/000000000000/pushline-build-retry`,
     secrets,
     startBuildCalls,
     builds,
     sentMessages,
     visibilityChanges,
+    requests,
     onStartBuild(next) {
       behaviour = next;
     },
-    close: () =>
-      new Promise<void>((resolve, reject) => {
-        server.closeAllConnections();
-        server.close((err) => (err ? reject(err) : resolve()));
-      }),
+    async fault(service, fault) {
+      const before = faults.get(service);
+      if (fault) faults.set(service, fault);
+      else faults.delete(service);
+      if (before === 'never-answers' && fault !== 'never-answers') {
+        for (const res of hanging) res.destroy();
+      }
+      if (fault === 'connection-refused' && before !== fault) await unlisten(service);
+      if (before === 'connection-refused' && fault !== before)
+        await listen(service, listeners.get(service)?.port);
+    },
+    async close() {
+      for (const res of hanging) res.destroy();
+      for (const service of LOCAL_AWS_SERVICES) await unlisten(service);
+      await dynamo.close();
+    },
   };
 }
 
-/** The table key: this stand-in only serves tables keyed by one attribute, as the dedupe table is. */
-function keyOf(item: AttributeMap, key?: AttributeMap): string {
-  const id = (key ?? item).id;
-  return JSON.stringify(id);
-}
-
-/**
- * Powertools Idempotency's put condition: the record may be overwritten when it has expired, or
- * when it is still IN_PROGRESS past its in-progress expiry (the earlier invocation died).
- */
-function canOverwrite(existing: AttributeMap, input: JsonBody): boolean {
-  const values = (input.ExpressionAttributeValues ?? {}) as AttributeMap;
-  const now = Number(values[':now']?.N ?? Date.now() / 1000);
-  const nowMillis = Number(values[':now_in_millis']?.N ?? Date.now());
-  const expiry = Number(existing.expiration?.N ?? Number.POSITIVE_INFINITY);
-  if (expiry < now) return true;
-  const inProgressExpiry = existing.in_progress_expiration?.N;
-  return (
-    existing.status?.S === 'INPROGRESS' &&
-    inProgressExpiry !== undefined &&
-    Number(inProgressExpiry) < nowMillis
-  );
+/** dynalite on its own port; requests are forwarded to it, each table created the first time it is named. */
+async function startDynamo() {
+  const server = dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const tables = new Map<string, Promise<unknown>>();
+  // dynalite insists on a signed-looking request; it checks the header's shape, not the signature.
+  const signedHeaders = (req?: IncomingMessage): Record<string, string> => ({
+    authorization: String(
+      req?.headers.authorization ??
+        'AWS4-HMAC-SHA256 Credential=local/20260101/us-east-1/dynamodb/aws4_request, SignedHeaders=host;x-amz-date, Signature=0',
+    ),
+    'x-amz-date': String(req?.headers['x-amz-date'] ?? '20260101T000000Z'),
+  });
+  const call = (target: string, body: string, req?: IncomingMessage) =>
+    fetch(url, {
+      method: 'POST',
+      headers: {
+        'x-amz-target': target,
+        'content-type': 'application/x-amz-json-1.0',
+        ...signedHeaders(req),
+      },
+      body,
+    });
+  /** The table the deliveries are recorded in: one string key `id`, as Powertools Idempotency uses it. */
+  const createTable = (name: string) =>
+    call(
+      'DynamoDB_20120810.CreateTable',
+      JSON.stringify({
+        TableName: name,
+        KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+        AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }],
+        BillingMode: 'PAY_PER_REQUEST',
+      }),
+    ).then((r) => r.text());
+  return {
+    async forward(target: string, body: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+      const tableName = body ? (JSON.parse(body) as { TableName?: unknown }).TableName : undefined;
+      if (typeof tableName === 'string') {
+        if (!tables.has(tableName)) tables.set(tableName, createTable(tableName));
+        await tables.get(tableName);
+      }
+      const answer = await call(target, body, req);
+      const headers: Record<string, string> = {};
+      for (const name of ['content-type', 'x-amzn-requestid', 'x-amz-crc32']) {
+        const value = answer.headers.get(name);
+        if (value) headers[name] = value;
+      }
+      res.writeHead(answer.status, headers).end(Buffer.from(await answer.arrayBuffer()));
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
 }

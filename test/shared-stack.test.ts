@@ -1,6 +1,10 @@
+import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import { BUILD_NOT_KEPT, DELIVERY_TABLE_FAILED } from '../lambda/webhook/start-build';
 import { expandCidrs } from '../lib/config/cidr-presets';
 import type { PipelineConfig } from '../lib/config/schema';
+import { WebhookReceiver } from '../lib/constructs/webhook-receiver';
 import { buildProjectName } from '../lib/resource-names';
 import { buildApp, generatedConfig, sampleConfig } from './support/app';
 
@@ -233,6 +237,35 @@ describe('shared stack: webhook receiver', () => {
     expect(JSON.stringify(off.toJSON())).not.toContain('AmazonAPIGatewayPushToCloudWatchLogs');
   });
 
+  test('THEN a build neither started nor queued is counted from its ERROR line and raises an alarm, and delivery-table failures are counted', () => {
+    const handlerLogs = { Ref: Match.stringLikeRegexp('^WebhooksHandlerLogs') };
+    template.hasResourceProperties('AWS::Logs::MetricFilter', {
+      LogGroupName: handlerLogs,
+      FilterPattern: `{ $.message = "${BUILD_NOT_KEPT}" }`,
+      MetricTransformations: [{ MetricNamespace: 'pushline', MetricName: 'BuildNotKept', MetricValue: '1' }],
+    });
+    template.hasResourceProperties('AWS::Logs::MetricFilter', {
+      LogGroupName: handlerLogs,
+      FilterPattern: `{ $.message = "${DELIVERY_TABLE_FAILED}" }`,
+      MetricTransformations: [
+        { MetricNamespace: 'pushline', MetricName: 'DeliveryTableFailures', MetricValue: '1' },
+      ],
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'pushline',
+      MetricName: 'BuildNotKept',
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+    });
+  });
+
+  test('THEN the webhook function gives up before the providers do (10 s)', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('^pushline webhook: authenticates'),
+      Timeout: 10,
+    });
+  });
+
   test('THEN redeliveries are recognized through a DynamoDB table whose records expire by TTL', () => {
     template.hasResourceProperties('AWS::DynamoDB::Table', {
       KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
@@ -278,6 +311,18 @@ describe('shared stack: webhook receiver', () => {
       actions(s).includes('codebuild:StartBuild'),
     );
     expect(startBuild?.Resource).toHaveLength(50);
+  });
+});
+
+describe('WebhookReceiver: alarm topic', () => {
+  test('GIVEN an alarmTopic THEN the build-not-kept alarm notifies it', () => {
+    const stack = new Stack(new App(), 'Receiver');
+    const topic = new sns.Topic(stack, 'Alarms');
+    new WebhookReceiver(stack, 'Webhooks', { routes: [], allowedCidrs: ['192.0.2.0/24'], alarmTopic: topic });
+    Template.fromStack(stack).hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'BuildNotKept',
+      AlarmActions: [{ Ref: Match.stringLikeRegexp('^Alarms') }],
+    });
   });
 });
 

@@ -6,14 +6,23 @@ import {
 import { DynamoDBPersistenceLayer } from '@aws-lambda-powertools/idempotency/dynamodb';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { CodeBuildClient, StartBuildCommand } from '@aws-sdk/client-codebuild';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import type { WebhookSecret } from './auth';
-import { type BuildJob, type BuildOutcome, receiveWebhook, startOrQueue } from './core';
+import { boundedClientConfig } from './client-config';
+import { type BuildJob, type BuildOutcome, type BuildRequest, receiveWebhook, startOrQueue } from './core';
+import { LastGoodValue } from './last-good-value';
 import { isObject, type WebhookRequest } from './push-event';
 import { createRouter, parseRoutes } from './routes';
-import { describeError, type QueuedBuild, startBuildInput } from './start-build';
+import {
+  BUILD_NOT_KEPT,
+  DELIVERY_TABLE_FAILED,
+  describeError,
+  type QueuedBuild,
+  startBuildInput,
+} from './start-build';
 
 /**
  * The webhook function: API Gateway (Lambda proxy) in, StartBuild out. Everything that decides
@@ -28,21 +37,38 @@ const settings = {
   secretArn: required('WEBHOOK_SECRET_ARN'),
   retryQueueUrl: required('RETRY_QUEUE_URL'),
   idempotencyTable: process.env.IDEMPOTENCY_TABLE_NAME,
-  secretCacheMs: Number(process.env.SECRET_CACHE_SECONDS ?? 300) * 1000,
+  secretCacheMs: seconds('SECRET_CACHE_SECONDS', 300),
+  /** At most one Secrets Manager read per this interval, however many deliveries ask. */
+  secretReadIntervalMs: seconds('SECRET_READ_INTERVAL_SECONDS', 30),
+  /** How long the last value read is used while Secrets Manager fails. */
+  secretStaleMs: seconds('SECRET_STALE_SECONDS', 24 * 60 * 60),
 };
 // Replaced at bundle time by the routing table derived from the config (esbuild `define`).
 const decide = createRouter(parseRoutes(process.env.PUSHLINE_ROUTES));
 
 const logger = new Logger({ serviceName: 'pushline-webhook' });
-const codebuild = new CodeBuildClient({});
-const secretsManager = new SecretsManagerClient({});
-const sqs = new SQSClient({});
+// Every client bounded, so that the answer leaves in time whatever a service does (client-config.ts).
+const clientConfig = boundedClientConfig();
+const codebuild = new CodeBuildClient(clientConfig);
+const secretsManager = new SecretsManagerClient(clientConfig);
+const sqs = new SQSClient(clientConfig);
 
-let secretCache: { value: WebhookSecret; readAt: number } | undefined;
+const webhookSecret = new LastGoodValue(fetchSecret, {
+  freshForMs: settings.secretCacheMs,
+  minIntervalMs: settings.secretReadIntervalMs,
+  staleForMs: settings.secretStaleMs,
+  onStale: (error, ageMs) =>
+    logger.warn('Secrets Manager failed; authenticating with the last value read', {
+      error: describeError(error),
+      valueAgeSeconds: Math.round(ageMs / 1000),
+    }),
+});
 
-async function readSecret(fresh: boolean): Promise<WebhookSecret> {
-  if (!fresh && secretCache && Date.now() - secretCache.readAt < settings.secretCacheMs)
-    return secretCache.value;
+function readSecret(fresh: boolean): Promise<WebhookSecret> {
+  return webhookSecret.get(fresh);
+}
+
+async function fetchSecret(): Promise<WebhookSecret> {
   const result = await secretsManager.send(new GetSecretValueCommand({ SecretId: settings.secretArn }));
   let value: WebhookSecret = {};
   try {
@@ -51,39 +77,134 @@ async function readSecret(fresh: boolean): Promise<WebhookSecret> {
   } catch {
     logger.error('the webhook secret is not a JSON object; every delivery will be refused');
   }
-  secretCache = { value, readAt: Date.now() };
   return value;
 }
 
+/**
+ * Starts each build now, or queues it; a CodeBuild or SQS that failed once is not waited on again
+ * for the same delivery, so several repositories cannot add up their timeouts. A request neither
+ * started nor queued is logged whole at ERROR (`BUILD_NOT_KEPT`, counted by a metric filter with an
+ * alarm), and the delivery then fails.
+ */
 async function startBuildsNow(job: BuildJob): Promise<BuildOutcome> {
-  return startOrQueue(job, {
+  let codebuildFailure: unknown;
+  let queueFailure: unknown;
+  const notKept: BuildRequest[] = [];
+  const outcome = await startOrQueue(job, {
     async startBuild(request) {
-      const result = await codebuild.send(new StartBuildCommand(startBuildInput(request)));
-      const buildId = result.build?.id;
-      if (!buildId) throw new Error('StartBuild answered without a build id');
-      logger.info('build started', { repository: request.repository, buildId });
-      return buildId;
+      if (codebuildFailure !== undefined) throw codebuildFailure;
+      try {
+        const result = await codebuild.send(new StartBuildCommand(startBuildInput(request)));
+        const buildId = result.build?.id;
+        if (!buildId) throw new Error('StartBuild answered without a build id');
+        logger.info('build started', { repository: request.repository, buildId });
+        return buildId;
+      } catch (err) {
+        codebuildFailure = err;
+        throw err;
+      }
     },
     async enqueue(request, cause) {
-      const message: QueuedBuild = { request };
-      await sqs.send(
-        new SendMessageCommand({ QueueUrl: settings.retryQueueUrl, MessageBody: JSON.stringify(message) }),
-      );
-      logger.warn('build queued for retry', { repository: request.repository, cause: describeError(cause) });
+      try {
+        if (queueFailure !== undefined) throw queueFailure;
+        const message: QueuedBuild = { request };
+        await sqs.send(
+          new SendMessageCommand({ QueueUrl: settings.retryQueueUrl, MessageBody: JSON.stringify(message) }),
+        );
+        logger.warn('build queued for retry', {
+          repository: request.repository,
+          cause: describeError(cause),
+        });
+      } catch (err) {
+        queueFailure = err;
+        notKept.push(request);
+        logger.error(BUILD_NOT_KEPT, {
+          repository: request.repository,
+          startBuildError: describeError(cause),
+          queueError: describeError(err),
+          // Exactly what `aws codebuild start-build --cli-input-json` takes (README "Webhooks").
+          startBuild: startBuildInput(request),
+        });
+      }
     },
   });
+  if (notKept.length > 0) throw new BuildsNotKeptError(notKept.length);
+  return outcome;
+}
+
+/** Neither CodeBuild nor the retry queue took a build: the delivery fails, and may be redelivered. */
+class BuildsNotKeptError extends Error {
+  constructor(count: number) {
+    super(`${count} build(s) neither started nor queued`);
+    this.name = 'BuildsNotKeptError';
+  }
 }
 
 const idempotencyConfig = new IdempotencyConfig({
   eventKeyJmesPath: 'deliveryKey',
   expiresAfterSeconds: DEDUPE_SECONDS,
 });
-const startBuilds = settings.idempotencyTable
-  ? makeIdempotent(startBuildsNow, {
-      persistenceStore: new DynamoDBPersistenceLayer({ tableName: settings.idempotencyTable }),
-      config: idempotencyConfig,
-    })
-  : startBuildsNow;
+
+/** What one idempotent run got to, so that a failing delivery table is told apart from a failing build start. */
+interface Attempt {
+  outcome?: BuildOutcome;
+  failure?: unknown;
+}
+
+const startBuildsOnce = settings.idempotencyTable
+  ? makeIdempotent(
+      async (job: BuildJob, attempt: Attempt): Promise<BuildOutcome> => {
+        try {
+          attempt.outcome = await startBuildsNow(job);
+          return attempt.outcome;
+        } catch (err) {
+          attempt.failure = err;
+          throw err;
+        }
+      },
+      {
+        persistenceStore: new DynamoDBPersistenceLayer({
+          tableName: settings.idempotencyTable,
+          awsSdkV3Client: new DynamoDBClient(clientConfig),
+        }),
+        config: idempotencyConfig,
+      },
+    )
+  : undefined;
+
+/**
+ * Starts the builds once per delivery key. When the delivery table fails (an error, throttling or
+ * a timeout), the builds start anyway: CodeBuild's idempotency token collapses a redelivery within
+ * its window, and a later duplicate of an existing image is a quick no-op build, so a possible
+ * duplicate beats a lost push. Powertools deletes the record when the builds fail (so a redelivery
+ * builds), and its in-progress expiry follows the Lambda context's remaining time, so a record left
+ * by a killed invocation expires with it ("Idempotency", Powertools for AWS Lambda (TypeScript),
+ * https://docs.powertools.aws.dev/lambda/typescript/latest/features/idempotency/).
+ */
+async function startBuilds(job: BuildJob): Promise<BuildOutcome> {
+  if (!startBuildsOnce) return startBuildsNow(job);
+  const attempt: Attempt = {};
+  try {
+    return await startBuildsOnce(job, attempt);
+  } catch (err) {
+    if (err instanceof IdempotencyAlreadyInProgressError) throw err;
+    if (attempt.outcome) {
+      deliveryTableFailed(
+        err,
+        'the builds started, but their record was not saved; a redelivery may start them again',
+      );
+      return attempt.outcome;
+    }
+    if (attempt.failure !== undefined) throw attempt.failure;
+    deliveryTableFailed(err, 'starting the builds without redelivery detection');
+    return startBuildsNow(job);
+  }
+}
+
+/** Counted by a metric filter on `DELIVERY_TABLE_FAILED` (`WebhookReceiver`), at no cost to the bundle. */
+function deliveryTableFailed(err: unknown, consequence: string): void {
+  logger.warn(DELIVERY_TABLE_FAILED, { consequence, error: describeError(err) });
+}
 
 export async function handler(event: APIGatewayProxyEvent, context: Context): Promise<APIGatewayProxyResult> {
   logger.resetKeys();
@@ -111,9 +232,10 @@ export async function handler(event: APIGatewayProxyEvent, context: Context): Pr
       logger.info('redelivery while the first delivery is still being handled');
       return json(200, { ignored: 'delivery already being handled' });
     }
-    // Not the caller's fault (Secrets Manager, SQS or DynamoDB failed): a 503 makes the provider retry.
+    // Reached only when no AWS path could keep the push: a cold function without the secret, or a
+    // build CodeBuild and the retry queue both refused (already logged whole as BUILD_NOT_KEPT).
     logger.error('webhook failed', { error: describeError(err) });
-    return json(503, { error: 'temporarily unavailable, retry later' });
+    return json(503, { error: 'temporarily unavailable; redeliver this webhook' });
   }
 }
 
@@ -137,6 +259,11 @@ function toWebhookRequest(event: APIGatewayProxyEvent): WebhookRequest {
 
 function json(statusCode: number, body: Record<string, unknown>): APIGatewayProxyResult {
   return { statusCode, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
+}
+
+function seconds(name: string, fallback: number): number {
+  const value = Number(process.env[name] ?? fallback);
+  return (Number.isFinite(value) && value >= 0 ? value : fallback) * 1000;
 }
 
 function required(name: string): string {

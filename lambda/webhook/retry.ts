@@ -2,6 +2,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { CodeBuildClient, StartBuildCommand } from '@aws-sdk/client-codebuild';
 import { ChangeMessageVisibilityCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { boundedClientConfig } from './client-config';
 import { describeError, parseQueuedBuild, startBuildInput } from './start-build';
 
 /**
@@ -16,8 +17,10 @@ const MAX_DELAY_SECONDS = 15 * 60;
 
 const retryQueueUrl = process.env.RETRY_QUEUE_URL;
 const logger = new Logger({ serviceName: 'pushline-build-retry' });
-const codebuild = new CodeBuildClient({});
-const sqs = new SQSClient({});
+// Bounded like the webhook's, so a hanging CodeBuild fails this try (and SQS retries it) instead of the batch.
+const clientConfig = boundedClientConfig();
+const codebuild = new CodeBuildClient(clientConfig);
+const sqs = new SQSClient(clientConfig);
 
 /** Exponential backoff by the number of tries so far: 30 s, 60 s, 120 s, … capped at 15 minutes. */
 export function retryDelaySeconds(receiveCount: number): number {

@@ -47,3 +47,14 @@ export function describeError(err: unknown): { name: string; status?: number } {
   const status = e?.$metadata?.httpStatusCode;
   return { name: e?.name ?? 'Error', ...(status !== undefined ? { status } : {}) };
 }
+
+/**
+ * The message of the ERROR line logged when a build could neither start nor be queued; the line's
+ * `startBuild` field is the complete StartBuild input. A metric filter counts these lines
+ * (`WebhookReceiver.buildNotKeptAlarm`); README "Webhooks" shows how to start the build from one.
+ */
+export const BUILD_NOT_KEPT = 'PUSHLINE_BUILD_NOT_KEPT: neither started nor queued; start it by hand';
+
+/** The message of the WARN line logged when the delivery table failed and the builds started without it. */
+export const DELIVERY_TABLE_FAILED =
+  'PUSHLINE_DELIVERY_TABLE_FAILED: builds started without redelivery detection';

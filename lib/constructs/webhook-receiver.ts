@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import { CustomResource, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -9,11 +10,13 @@ import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
 import { WEBHOOK_PROVIDERS, type WebhookProvider } from '../../lambda/webhook/push-event';
 import type { WebhookRoute } from '../../lambda/webhook/routes';
+import { BUILD_NOT_KEPT, DELIVERY_TABLE_FAILED } from '../../lambda/webhook/start-build';
 import { isCidr } from '../config/schema';
 
 export type { WebhookRoute } from '../../lambda/webhook/routes';
@@ -61,6 +64,11 @@ export interface WebhookReceiverProps {
    * @default true
    */
   readonly cloudWatchRole?: boolean;
+  /**
+   * Where the receiver's alarms notify (a build neither started nor queued).
+   * @default - the alarms only change state; nobody is notified
+   */
+  readonly alarmTopic?: sns.ITopic;
 }
 
 /**
@@ -81,6 +89,10 @@ export class WebhookReceiver extends Construct {
   /** In alarm while anything waits in the dead-letter queue. */
   public readonly deadLetterAlarm: cloudwatch.Alarm;
   public readonly idempotencyTable: dynamodb.Table;
+  /** In alarm when a push could neither start its build nor be queued (its StartBuild input is in the log line). */
+  public readonly buildNotKeptAlarm: cloudwatch.Alarm;
+  /** Deliveries whose builds started without the delivery table (a redelivery may build twice). */
+  public readonly deliveryTableFailures: cloudwatch.Metric;
   /** The CodeBuild projects the function may start, by name. */
   public readonly projectNames: readonly string[];
 
@@ -159,7 +171,9 @@ export class WebhookReceiver extends Construct {
 
     this.handler = this.createFunction('Handler', 'index.ts', logRetention, {
       description: 'pushline webhook: authenticates a push and starts the build of the pushed commit',
-      timeout: Duration.seconds(29),
+      // Providers give up after 10 s; every AWS call is bounded (client-config.ts) well inside it, and
+      // an in-progress delivery record expires with the invocation.
+      timeout: Duration.seconds(10),
       define: { 'process.env.PUSHLINE_ROUTES': JSON.stringify(JSON.stringify(props.routes)) },
       environment: {
         WEBHOOK_SECRET_ARN: this.secret.secretArn,
@@ -171,6 +185,8 @@ export class WebhookReceiver extends Construct {
     this.retryQueue.grantSendMessages(this.handler);
     this.idempotencyTable.grantReadWriteData(this.handler);
     if (this.projectNames.length > 0) this.handler.addToRolePolicy(startBuild);
+    this.buildNotKeptAlarm = this.alarmOnLogMessage('BuildNotKept', BUILD_NOT_KEPT, props.alarmTopic);
+    this.deliveryTableFailures = this.countLogMessage('DeliveryTableFailures', DELIVERY_TABLE_FAILED);
 
     this.retryHandler = this.createFunction('RetryHandler', 'retry.ts', logRetention, {
       description: 'pushline webhook: retries the builds CodeBuild could not start at once',
@@ -188,6 +204,32 @@ export class WebhookReceiver extends Construct {
   /** The URL to register with a provider. */
   public urlFor(provider: WebhookProvider): string {
     return this.api.urlForPath(`/webhooks/${provider}`);
+  }
+
+  /** A metric counting the webhook function's log lines with this message (JSON logs). */
+  private countLogMessage(name: string, message: string): cloudwatch.Metric {
+    const filter = new logs.MetricFilter(this, `${name}Filter`, {
+      logGroup: this.handler.logGroup,
+      filterPattern: logs.FilterPattern.stringValue('$.message', '=', message),
+      metricNamespace: 'pushline',
+      metricName: name,
+      metricValue: '1',
+    });
+    return filter.metric({ statistic: cloudwatch.Stats.SUM, period: Duration.minutes(1) });
+  }
+
+  private alarmOnLogMessage(name: string, message: string, topic?: sns.ITopic): cloudwatch.Alarm {
+    const alarm = new cloudwatch.Alarm(this, `${name}Alarm`, {
+      alarmDescription:
+        'A push could neither start its build nor be queued; its log line holds the StartBuild input. See README "Webhooks" to start it by hand.',
+      metric: this.countLogMessage(name, message),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods: 1,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    if (topic) alarm.addAlarmAction(new cloudwatchActions.SnsAction(topic));
+    return alarm;
   }
 
   private createFunction(

@@ -1,8 +1,6 @@
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { AwsServiceError, type LocalAwsEndpoints, startLocalAwsEndpoints } from '../../local/aws-endpoints';
-import { invokeBundle, synthesize, webhookBundle } from './bundle';
+import { readFileSync, statSync } from 'node:fs';
+import { AwsServiceError, type LocalAwsEndpoints } from '../../local/aws-endpoints';
+import { BUNDLED_TEST_CONFIG, type BundledWebhook, invokeBundle, startBundledWebhook } from './bundle';
 import { backlogDelivery, fixture, githubDelivery, gitlabDelivery, SECRET } from './support';
 
 /**
@@ -10,49 +8,19 @@ import { backlogDelivery, fixture, githubDelivery, gitlabDelivery, SECRET } from
  * CodeBuild, Secrets Manager, SQS and DynamoDB reached only through `AWS_ENDPOINT_URL_*`.
  */
 
-const CONFIG = `
-name: pushline
-webhook:
-  allowedCidrs: [github-hooks, gitlab-com, backlog-jp]
-repositories:
-  - name: hello-world
-    source: { provider: github, repository: Codertocat/Hello-World, cloneUrl: "git@github.com:Codertocat/Hello-World.git" }
-    branches: [master]
-  - name: diaspora
-    source: { provider: gitlab, repository: mike/diaspora, cloneUrl: "git@example.com:mike/diaspora.git" }
-    branches: [master]
-  - name: shop-api
-    source: { provider: backlog, repository: SHOP/api, cloneUrl: "example@example.git.backlog.jp:/SHOP/api.git" }
-    branches: [main]
-    paths: ["docker/**", "src/**"]
-`;
-
-const SECRET_NAME = 'pushline-webhook-secret';
 const GITHUB_HEAD = '6113728f27ae82c7b1a177c8d03f9e96e0adf246';
 
+let webhook: BundledWebhook;
 let bundle: string;
-let assemblyDir: string;
 let aws: LocalAwsEndpoints;
 let functionEnv: Record<string, string>;
 
 beforeAll(async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'pushline-config-'));
-  writeFileSync(join(dir, 'pipeline.config.yaml'), CONFIG);
-  assemblyDir = await synthesize(join(dir, 'pipeline.config.yaml'));
-  bundle = webhookBundle(assemblyDir);
-  aws = await startLocalAwsEndpoints({ secrets: { [SECRET_NAME]: JSON.stringify(SECRET) } });
-  functionEnv = {
-    ...aws.env,
-    WEBHOOK_SECRET_ARN: SECRET_NAME,
-    RETRY_QUEUE_URL: aws.queueUrl,
-    IDEMPOTENCY_TABLE_NAME: 'pushline-deliveries',
-  };
+  webhook = await startBundledWebhook(BUNDLED_TEST_CONFIG);
+  ({ bundle, aws, env: functionEnv } = webhook);
 }, 300_000);
 
-afterAll(async () => {
-  await aws?.close();
-  if (assemblyDir) rmSync(assemblyDir, { recursive: true, force: true });
-});
+afterAll(() => webhook?.close());
 
 function environmentOf(call: { environmentVariablesOverride?: readonly { name: string; value: string }[] }) {
   return Object.fromEntries((call.environmentVariablesOverride ?? []).map((v) => [v.name, v.value]));

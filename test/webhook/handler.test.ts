@@ -24,7 +24,11 @@ function env(name: string, value: string) {
 }
 
 /** The push's receive time (epoch ms) that orders artifact writes; its value is the function's clock. */
-const PUSH_RECEIVED_AT = { name: 'PUSH_RECEIVED_AT', value: expect.stringMatching(/^\d{13}$/), type: 'PLAINTEXT' };
+const PUSH_RECEIVED_AT = {
+  name: 'PUSH_RECEIVED_AT',
+  value: expect.stringMatching(/^\d{13}$/),
+  type: 'PLAINTEXT',
+};
 
 describe('webhook function: pushes that build', () => {
   test('GIVEN a signed GitHub push to a configured branch WHEN delivered THEN 202 and exactly one StartBuild of the pushed SHA', async () => {
@@ -357,8 +361,8 @@ describe('webhook function: the secret', () => {
     });
   });
 
-  test('GIVEN the secret was rotated after it was cached WHEN a delivery signed with the new value arrives THEN it is re-read once and the push builds', async () => {
-    const webhook = loadWebhookHandler();
+  test('GIVEN the secret was rotated after it was cached and the read interval has passed WHEN a delivery signed with the new value arrives THEN it is re-read once and the push builds', async () => {
+    const webhook = loadWebhookHandler({ SECRET_READ_INTERVAL_SECONDS: '0' });
     await webhook.handler(gitlabDelivery(GITLAB_PUSH, { uuid: 'before-rotation' }), LAMBDA_CONTEXT);
     const rotated = { ...SECRET, github: 'rotated-github-secret' };
     webhook.secrets
@@ -382,7 +386,7 @@ describe('webhook function: nothing twice, nothing lost', () => {
   afterAll(() => aws.close());
   const withDedupe = (table: string) => ({
     IDEMPOTENCY_TABLE_NAME: table,
-    AWS_ENDPOINT_URL_DYNAMODB: aws.url,
+    AWS_ENDPOINT_URL_DYNAMODB: aws.env.AWS_ENDPOINT_URL_DYNAMODB ?? '',
   });
 
   test('GIVEN a GitHub delivery already handled WHEN GitHub redelivers it THEN the same answer and no second build', async () => {
@@ -448,7 +452,7 @@ describe('webhook function: nothing twice, nothing lost', () => {
     expect(message.request.environment.COMMIT_SHA).toBe('da1560886d4f094c3e6c9ef40349f7d38b5d27d7');
   });
 
-  test('GIVEN CodeBuild throttles and SQS is down WHEN a push arrives THEN 503 so the provider retries, and the retry builds', async () => {
+  test('GIVEN CodeBuild throttles and SQS is down WHEN a push arrives THEN 503, and a redelivery (by hand or the reconciler) builds', async () => {
     const webhook = loadWebhookHandler(withDedupe('sqs-down'));
     webhook.codebuild
       .on(webhook.CodeBuild.StartBuildCommand)
@@ -466,5 +470,43 @@ describe('webhook function: nothing twice, nothing lost', () => {
     expect(bodyOf(retried)).toEqual({
       builds: [{ repository: 'diaspora', buildId: 'pushline-diaspora:after-retry' }],
     });
+  });
+
+  test('GIVEN a flood of deliveries with a wrong signature WHEN each asks for a fresh read THEN Secrets Manager is read once in the interval and each is refused', async () => {
+    const webhook = loadWebhookHandler();
+    const forged = Array.from({ length: 20 }, (_, i) =>
+      githubDelivery(GITHUB_PUSH, { deliveryId: `forged-${i}`, secret: 'not-the-secret' }),
+    );
+    const results = await Promise.all(forged.map((event) => webhook.handler(event, LAMBDA_CONTEXT)));
+    expect(results.map((r) => r.statusCode)).toEqual(forged.map(() => 401));
+    expect(webhook.secrets).toHaveReceivedCommandTimes(webhook.SecretsManager.GetSecretValueCommand, 1);
+  });
+
+  test('GIVEN the secret was read once WHEN Secrets Manager then fails THEN deliveries are still authenticated with the last value', async () => {
+    const webhook = loadWebhookHandler({ SECRET_CACHE_SECONDS: '0', SECRET_READ_INTERVAL_SECONDS: '0' });
+    await webhook.handler(gitlabDelivery(GITLAB_PUSH, { uuid: 'while-healthy' }), LAMBDA_CONTEXT);
+    webhook.secrets
+      .on(webhook.SecretsManager.GetSecretValueCommand)
+      .rejects(Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }));
+
+    const accepted = await webhook.handler(
+      githubDelivery(GITHUB_PUSH, { deliveryId: 'stale' }),
+      LAMBDA_CONTEXT,
+    );
+    const forged = await webhook.handler(
+      githubDelivery(GITHUB_PUSH, { deliveryId: 'stale-forged', secret: 'not-the-secret' }),
+      LAMBDA_CONTEXT,
+    );
+    expect([accepted.statusCode, forged.statusCode]).toEqual([202, 401]);
+  });
+
+  test('GIVEN a cold function WHEN Secrets Manager fails THEN 503 and no build', async () => {
+    const webhook = loadWebhookHandler();
+    webhook.secrets
+      .on(webhook.SecretsManager.GetSecretValueCommand)
+      .rejects(Object.assign(new Error('Internal'), { name: 'InternalServiceError' }));
+    const result = await webhook.handler(githubDelivery(GITHUB_PUSH, { deliveryId: 'cold' }), LAMBDA_CONTEXT);
+    expect(result.statusCode).toBe(503);
+    expect(webhook.codebuild).not.toHaveReceivedCommand(webhook.CodeBuild.StartBuildCommand);
   });
 });

@@ -29,6 +29,9 @@ export function loadWebhookHandler(env: Record<string, string | undefined> = {})
     RETRY_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/pushline-build-retry',
     PUSHLINE_ROUTES: TEST_ROUTES_JSON,
     IDEMPOTENCY_TABLE_NAME: undefined,
+    SECRET_CACHE_SECONDS: undefined,
+    SECRET_READ_INTERVAL_SECONDS: undefined,
+    SECRET_STALE_SECONDS: undefined,
     ...env,
   };
   for (const [name, value] of Object.entries(settings)) {
