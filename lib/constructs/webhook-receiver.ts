@@ -12,6 +12,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
+import { compileRoutes } from '../../lambda/webhook/compile-routes';
 import { WEBHOOK_PROVIDERS, type WebhookProvider } from '../../lambda/webhook/push-event';
 import type { WebhookRoute } from '../../lambda/webhook/routes';
 import { isCidr } from '../config/schema';
@@ -145,7 +146,7 @@ export class WebhookReceiver extends Construct {
     this.handler = this.createFunction('Handler', 'index.ts', logRetention, {
       description: 'pushline webhook: authenticates a push and starts the build of the pushed commit',
       timeout: Duration.seconds(29),
-      define: { 'process.env.PUSHLINE_ROUTES': JSON.stringify(JSON.stringify(props.routes)) },
+      define: { 'process.env.PUSHLINE_ROUTES': JSON.stringify(JSON.stringify(compileRoutes(props.routes))) },
       environment: {
         WEBHOOK_SECRET_ARN: this.secret.secretArn,
         RETRY_QUEUE_URL: this.retryQueue.queueUrl,

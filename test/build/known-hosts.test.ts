@@ -102,3 +102,18 @@ test('GIVEN knownHosts lines for another host WHEN resolved THEN the mismatch is
   });
   expect(resolved.problem).toContain('no key for gitlab.example.com');
 });
+
+test('GIVEN a Backlog Enterprise repository cloned over port 8972 WHEN resolved THEN only a line for [host]:8972 covers it', () => {
+  const source = {
+    provider: 'backlog',
+    repository: 'SHOP/api',
+    cloneUrl: 'ssh://git@backlog.example.jp:8972/SHOP/api.git',
+  } as const;
+  const key = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl';
+  expect(
+    resolveKnownHosts({ ...source, knownHosts: [`[backlog.example.jp]:8972 ${key}`] }).problem,
+  ).toBeUndefined();
+  expect(resolveKnownHosts({ ...source, knownHosts: [`backlog.example.jp ${key}`] }).problem).toContain(
+    'no key for [backlog.example.jp]:8972',
+  );
+});

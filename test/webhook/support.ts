@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { githubSignature } from '../../lambda/webhook/auth';
+import { compileRoutes } from '../../lambda/webhook/compile-routes';
 import { parseConfig } from '../../lib/config/load';
 import { webhookRoutes } from '../../lib/shared-stack';
 import { ROOT } from '../support/app';
@@ -26,19 +27,34 @@ repositories:
     branches: [master]
     tags: ["simple-*"]
   - name: diaspora
-    source: { provider: gitlab, repository: mike/diaspora, cloneUrl: "git@example.com:mike/diaspora.git" }
+    source: { provider: gitlab, repository: mike/diaspora, cloneUrl: "git@example.com:mike/diaspora.git", host: example.com, knownHosts: ["example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAfuCHKVTjquxvt6CM6tdG4SLp1Btn/nOeHHE5UOzRdf"] }
     branches: [master, "feature/**"]
   - name: example
-    source: { provider: gitlab, repository: jsmith/example, cloneUrl: "git@example.com:jsmith/example.git" }
+    source: { provider: gitlab, repository: jsmith/example, cloneUrl: "git@example.com:jsmith/example.git", host: example.com, knownHosts: ["example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAfuCHKVTjquxvt6CM6tdG4SLp1Btn/nOeHHE5UOzRdf"] }
     tags: ["v*"]
   - name: shop-api
     source: { provider: backlog, repository: SHOP/api, cloneUrl: "example@example.git.backlog.jp:/SHOP/api.git" }
     branches: [main, "release/*"]
     tags: ["v*"]
     paths: ["docker/**", "src/**"]
+  - name: hello-world-ghes
+    source:
+      provider: github
+      host: ghes.example.co.jp
+      repository: Codertocat/Hello-World
+      cloneUrl: "git@ghes.example.co.jp:Codertocat/Hello-World.git"
+      knownHosts: ["ghes.example.co.jp ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"]
+    branches: [master]
+  - name: shop-api-onprem
+    source:
+      provider: backlog
+      repository: SHOP/api
+      cloneUrl: "ssh://git@backlog.example.jp:8972/SHOP/api.git"
+      knownHosts: ["[backlog.example.jp]:8972 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAfuCHKVTjquxvt6CM6tdG4SLp1Btn/nOeHHE5UOzRdf"]
+    branches: [main]
 `);
 
-export const TEST_ROUTES_JSON = JSON.stringify(webhookRoutes(TEST_CONFIG));
+export const TEST_ROUTES_JSON = JSON.stringify(compileRoutes(webhookRoutes(TEST_CONFIG)));
 
 export function fixtureText(provider: 'github' | 'gitlab' | 'backlog', name: string): string {
   return readFileSync(join(ROOT, 'test', 'fixtures', provider, name), 'utf8');
