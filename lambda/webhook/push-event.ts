@@ -1,7 +1,7 @@
 import * as z from 'zod/mini';
 
 /** The providers a webhook URL can name; the last path segment of `/webhooks/{provider}`. */
-export const WEBHOOK_PROVIDERS = ['backlog', 'github', 'gitlab'] as const;
+export const WEBHOOK_PROVIDERS = ['backlog', 'github', 'gitlab', 'bitbucket', 'gitea'] as const;
 export type WebhookProvider = (typeof WEBHOOK_PROVIDERS)[number];
 
 export function isWebhookProvider(value: string): value is WebhookProvider {
@@ -52,6 +52,8 @@ export interface PushEvent {
 /** What an adapter makes of an authenticated body. */
 export type ParseResult =
   | { readonly kind: 'push'; readonly event: PushEvent }
+  /** A delivery that changed several refs at once (Bitbucket `push.changes[]`): one event per ref. */
+  | { readonly kind: 'pushes'; readonly events: readonly PushEvent[] }
   | { readonly kind: 'ignored'; readonly reason: string }
   | { readonly kind: 'invalid'; readonly reason: string };
 
@@ -130,6 +132,26 @@ export function mediaType(headers: Readonly<Record<string, string>>): string {
 
 export function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * The JSON object of a body posted as JSON or as a form with one `payload` field (GitHub and Gitea
+ * offer both), or the reason it is not one.
+ */
+export function jsonOrFormPayload(request: WebhookRequest): Record<string, unknown> | string {
+  const type = mediaType(request.headers);
+  let text: string;
+  if (type === 'application/json') {
+    text = request.body.toString('utf8');
+  } else if (type === 'application/x-www-form-urlencoded') {
+    const payload = new URLSearchParams(request.body.toString('utf8')).get('payload');
+    if (payload === null) return 'form body has no payload field';
+    text = payload;
+  } else {
+    return 'content type must be application/json or application/x-www-form-urlencoded';
+  }
+  const body = parseJson(text);
+  return isObject(body) ? body : 'body is not a JSON object';
 }
 
 /** Parses JSON text, answering undefined rather than throwing. */

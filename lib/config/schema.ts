@@ -9,11 +9,11 @@ import { isSelfHosted, sourceHost } from './source-host';
  * this file describes exactly what a user may write.
  */
 
-export const PROVIDERS = ['backlog', 'github', 'gitlab'] as const;
+export const PROVIDERS = ['backlog', 'github', 'gitlab', 'bitbucket', 'gitea'] as const;
 export type Provider = (typeof PROVIDERS)[number];
 
 /** Host-key presets for `source.knownHosts`; the keys themselves live in `known-hosts.ts`. */
-export const KNOWN_HOSTS_PRESETS = ['backlog-jp', 'backlog-com', 'github', 'gitlab'] as const;
+export const KNOWN_HOSTS_PRESETS = ['backlog-jp', 'backlog-com', 'github', 'gitlab', 'bitbucket'] as const;
 
 export const TRAFFIC_SHIFTS = [
   'all-at-once',

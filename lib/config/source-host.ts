@@ -5,6 +5,7 @@ import type { Provider } from './schema';
 export const PUBLIC_HOSTS: Partial<Record<Provider, string>> = {
   github: 'github.com',
   gitlab: 'gitlab.com',
+  bitbucket: 'bitbucket.org',
 };
 
 /** Backlog's cloud SSH hosts: `<space>.git.backlog.jp`, or `git.backlog.com` with the space as user. */
@@ -13,9 +14,9 @@ const BACKLOG_CLOUD_GIT_HOST = /^(?:([^.]+)\.)?git\.(backlog\.(?:jp|com))$/i;
 /**
  * The host name a repository's webhook payloads carry in their repository URLs, which the webhook
  * function compares (with provider and identity) to pick the repositories a push builds:
- * `source.host` when given; else the public service's host (github.com, gitlab.com); for Backlog the
+ * `source.host` when given; else the public service's host (github.com, gitlab.com, bitbucket.org); for Backlog the
  * space's web host derived from the clone URL (`space@space.git.backlog.jp` → `space.backlog.jp`),
- * or on Backlog Enterprise the clone URL's host itself, which also serves the web UI.
+ * or on Backlog Enterprise (and Gitea, Forgejo) the clone URL's host itself.
  */
 export function sourceHost(source: {
   readonly provider: Provider;

@@ -64,7 +64,7 @@ export class WebhookReceiver extends Construct {
   public readonly api: apigateway.RestApi;
   public readonly handler: nodejs.NodejsFunction;
   public readonly retryHandler: nodejs.NodejsFunction;
-  /** `{"backlog": …, "github": …, "gitlab": …}`, values generated at deploy time. */
+  /** `{"backlog": …, "github": …, "gitlab": …, "bitbucket": …, "gitea": …}`, values generated at deploy time. */
   public readonly secret: secretsmanager.Secret;
   public readonly retryQueue: sqs.Queue;
   public readonly deadLetterQueue: sqs.Queue;
@@ -82,7 +82,8 @@ export class WebhookReceiver extends Construct {
     this.projectNames = [...new Set(props.routes.map((r) => r.projectName))];
 
     this.secret = new secretsmanager.Secret(this, 'Secret', {
-      description: 'pushline webhook secret: {"backlog": url token, "github": HMAC secret, "gitlab": token}',
+      description:
+        'pushline webhook secret: {"backlog": url token, "github": HMAC secret, "gitlab": token, "bitbucket": HMAC secret, "gitea": HMAC secret}',
       // CloudFormation generates one key; the initializer below adds the others inside Secrets Manager.
       generateSecretString: {
         secretStringTemplate: '{}',

@@ -18,6 +18,11 @@ const PUBLISHED_FINGERPRINTS = {
     'SHA256:p2QAMXNIC1TJYWeIOttrVc98/R1BUFWu3/LiyKgUfQM',
     'SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s',
   ],
+  // Atlassian, "Set up additional SSH keys" (SSH host keys) and the 2023-05-15 host key change post.
+  bitbucket: [
+    'SHA256:FC73VB6C4OQLSCrjEayhMp9UMxS97caD/Yyi2bhW/J0',
+    'SHA256:ybgmFkzwOSotHTHLJgHO0QN8L0xErw6vd0VhFA9m3SM',
+  ],
   gitlab: [
     'SHA256:eUXGGm1YGsMAS7vkcx6JOJdOGHPem5gQp4taiCfCLB8',
     'SHA256:HbW3g8zUjNSksFbqTiUWPWg2Bq1x8xdGUrliXFzSnUw',
@@ -26,8 +31,8 @@ const PUBLISHED_FINGERPRINTS = {
 };
 
 const describeWithSshKeygen = missingTools(['ssh-keygen']).length > 0 ? describe.skip : describe;
-describeWithSshKeygen('GIVEN the GitHub and GitLab presets', () => {
-  test.each(['github', 'gitlab'] as const)(
+describeWithSshKeygen('GIVEN the GitHub, GitLab and Bitbucket presets', () => {
+  test.each(['github', 'gitlab', 'bitbucket'] as const)(
     'WHEN ssh-keygen reads the %s lines THEN their fingerprints are the ones the provider publishes',
     (preset) => {
       const dir = mkdtempSync(join(tmpdir(), 'pl-kh-'));

@@ -3,7 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AwsServiceError, type LocalAwsEndpoints, startLocalAwsEndpoints } from '../../local/aws-endpoints';
 import { invokeBundle, synthesize, webhookBundle } from './bundle';
-import { backlogDelivery, fixture, githubDelivery, gitlabDelivery, SECRET } from './support';
+import {
+  backlogDelivery,
+  bitbucketDelivery,
+  fixture,
+  giteaDelivery,
+  githubDelivery,
+  gitlabDelivery,
+  SECRET,
+} from './support';
 
 /**
  * The bundled function from `cdk synth`, unchanged, in its own `node` process, against local
@@ -25,6 +33,12 @@ repositories:
     source: { provider: backlog, repository: SHOP/api, cloneUrl: "example@example.git.backlog.jp:/SHOP/api.git" }
     branches: [main]
     paths: ["docker/**", "src/**"]
+  - name: bitbucket-app
+    source: { provider: bitbucket, repository: team_name/repo_name, cloneUrl: "git@bitbucket.org:team_name/repo_name.git" }
+    branches: [name-of-branch]
+  - name: gitea-app
+    source: { provider: gitea, repository: example/example, cloneUrl: "ssh://git@localhost:2222/example/example.git", knownHosts: ["[localhost]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAfuCHKVTjquxvt6CM6tdG4SLp1Btn/nOeHHE5UOzRdf"] }
+    branches: [master]
 `;
 
 const SECRET_NAME = 'pushline-webhook-secret';
@@ -93,6 +107,21 @@ describe('the bundled webhook function against local AWS endpoints', () => {
       for (const value of Object.values(SECRET)) expect(line).not.toContain(value);
       expect(line).not.toContain('noreply.github.com');
     }
+  });
+
+  test('GIVEN a signed Bitbucket repo:push and a signed Forgejo push WHEN delivered to /webhooks/bitbucket and /webhooks/gitea THEN one StartBuild each, of the pushed commit', async () => {
+    const before = aws.startBuildCalls.length;
+    const { results } = await invokeBundle(bundle, functionEnv, [
+      bitbucketDelivery(fixture('bitbucket', 'repo-push.json'), { uuid: 'bundled-bitbucket-1' }),
+      giteaDelivery(fixture('gitea', 'push.json'), { delivery: 'bundled-gitea-1', forgejo: true }),
+    ]);
+    expect(results.map((r) => r.statusCode)).toEqual([202, 202]);
+    expect(
+      aws.startBuildCalls.slice(before).map((c) => [c.projectName, environmentOf(c).COMMIT_SHA]),
+    ).toEqual([
+      ['pushline-bitbucket-app', '709d658dc5b6d6afcd46049c2f332ee3f515a67d'],
+      ['pushline-gitea-app', '67b56589a45103f891bdee7c0546e5d40bc02001'],
+    ]);
   });
 
   test('GIVEN the same GitHub delivery again from a new process WHEN redelivered THEN no second build', async () => {

@@ -76,7 +76,7 @@ describe('routing', () => {
   test('GIVEN a routing table that is not one WHEN the function starts THEN it fails at start-up, naming the entry', () => {
     expect(() => parseRoutes('[{"name":"x"}]')).toThrow(/PUSHLINE_ROUTES\[0\] is not a route/);
     expect(() => parseRoutes(undefined)).toThrow(/PUSHLINE_ROUTES is not set/);
-    expect(parseRoutes(TEST_ROUTES_JSON)).toHaveLength(6);
+    expect(parseRoutes(TEST_ROUTES_JSON)).toHaveLength(8);
   });
 });
 

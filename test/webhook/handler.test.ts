@@ -445,7 +445,7 @@ describe('webhook function: bad input gets a 4xx and never a build', () => {
   test('GIVEN an unknown provider WHEN delivered THEN 404', async () => {
     const webhook = loadWebhookHandler();
     const result = await webhook.handler(
-      apiEvent({ provider: 'bitbucket', body: fixtureText('github', 'push-branch-created.json') }),
+      apiEvent({ provider: 'sourcehut', body: fixtureText('github', 'push-branch-created.json') }),
       LAMBDA_CONTEXT,
     );
     expect(result.statusCode).toBe(404);

@@ -5,12 +5,10 @@ import {
   commitSha,
   gitRef,
   hostOf,
-  isObject,
-  mediaType,
+  jsonOrFormPayload,
   nonEmpty,
   type ParseResult,
   parsedPush,
-  parseJson,
   parsePayload,
   splitRef,
   type WebhookRequest,
@@ -44,7 +42,7 @@ const GithubPush = z.object({
 export function parseGithubPush(request: WebhookRequest): ParseResult {
   const event = request.headers['x-github-event'];
   if (!event) return { kind: 'invalid', reason: 'missing X-GitHub-Event header' };
-  const body = githubBody(request);
+  const body = jsonOrFormPayload(request);
   if (typeof body === 'string') return { kind: 'invalid', reason: body };
   if (event === 'ping') return { kind: 'ignored', reason: 'ping' };
   if (event !== 'push') return { kind: 'ignored', reason: `event ${event} does not build` };
@@ -75,20 +73,4 @@ export function parseGithubPush(request: WebhookRequest): ParseResult {
     deliveryId,
     pusher: push.pusher?.name,
   });
-}
-
-function githubBody(request: WebhookRequest): Record<string, unknown> | string {
-  const type = mediaType(request.headers);
-  let text: string;
-  if (type === 'application/json') {
-    text = request.body.toString('utf8');
-  } else if (type === 'application/x-www-form-urlencoded') {
-    const payload = new URLSearchParams(request.body.toString('utf8')).get('payload');
-    if (payload === null) return 'form body has no payload field';
-    text = payload;
-  } else {
-    return 'content type must be application/json or application/x-www-form-urlencoded';
-  }
-  const body = parseJson(text);
-  return isObject(body) ? body : 'body is not a JSON object';
 }
