@@ -3,6 +3,7 @@ import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { expandCidrs } from './config/cidr-presets';
 import type { PipelineConfig } from './config/schema';
+import { sourceHost } from './config/source-host';
 import { ArtifactBucket } from './constructs/artifact-bucket';
 import { PullThroughCache } from './constructs/pull-through-cache';
 import { WebhookReceiver, type WebhookRoute } from './constructs/webhook-receiver';
@@ -76,6 +77,7 @@ export function webhookRoutes(config: PipelineConfig): WebhookRoute[] {
     name: repo.name,
     projectName: buildProjectName(config.name, repo),
     provider: repo.source.provider,
+    host: sourceHost(repo.source),
     repository: repo.source.repository,
     cloneUrl: repo.source.cloneUrl,
     branches: repo.branches,

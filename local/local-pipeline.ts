@@ -104,6 +104,8 @@ export async function startLocalPipeline(options: LocalPipelineOptions): Promise
     backlog: randomBytes(24).toString('hex'),
     github: randomBytes(32).toString('hex'),
     gitlab: randomBytes(24).toString('hex'),
+    bitbucket: randomBytes(32).toString('hex'),
+    gitea: randomBytes(32).toString('hex'),
   };
 
   let registry: RegistryDaemon | undefined;

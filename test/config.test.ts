@@ -32,7 +32,7 @@ describe('pipeline.config.yaml', () => {
     const expected: [string, string][] = [
       ['webhook.allowedCidrs[1]', '"123.45.678.90/32"'],
       ['repositories[0].share.accounts[0]', '"12345678901"'],
-      ['repositories[0].source.provider', '"bitbucket"'],
+      ['repositories[0].source.provider', '"sourcehut"'],
       ['repositories[1].name', 'duplicates repositories[0].name'],
       ['repositories[2].name', '"Shop_API!"'],
       ['repositories[2].branches[0]', '""'],

@@ -3,6 +3,7 @@ import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { BUILD_NOT_KEPT, DELIVERY_TABLE_FAILED } from '../lambda/webhook/start-build';
 import { expandCidrs } from '../lib/config/cidr-presets';
+import { parseConfig } from '../lib/config/load';
 import type { PipelineConfig } from '../lib/config/schema';
 import { WebhookReceiver } from '../lib/constructs/webhook-receiver';
 import { buildProjectName } from '../lib/resource-names';
@@ -296,6 +297,29 @@ describe('shared stack: webhook receiver', () => {
     };
     const outputs = sharedTemplate(only).toJSON().Outputs as Record<string, unknown>;
     expect(Object.keys(outputs).filter((k) => k.startsWith('WebhookUrl'))).toEqual(['WebhookUrlGithub']);
+  });
+
+  test('GIVEN Bitbucket Cloud and Gitea repositories THEN their webhook URLs are printed too, /webhooks/bitbucket and /webhooks/gitea', () => {
+    const config = parseConfig(`
+webhook:
+  allowedCidrs: [203.0.113.0/24]
+repositories:
+  - name: bb-app
+    source: { provider: bitbucket, repository: team/app, cloneUrl: "git@bitbucket.org:team/app.git" }
+  - name: gitea-app
+    source:
+      provider: gitea
+      repository: team/app
+      cloneUrl: "ssh://git@gitea.example.com:2222/team/app.git"
+      knownHosts: ["[gitea.example.com]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"]
+`);
+    const outputs = sharedTemplate(config).toJSON().Outputs as Record<string, { Value: unknown }>;
+    expect(Object.keys(outputs).filter((k) => k.startsWith('WebhookUrl'))).toEqual([
+      'WebhookUrlBitbucket',
+      'WebhookUrlGitea',
+    ]);
+    expect(JSON.stringify(outputs.WebhookUrlBitbucket?.Value)).toContain('/webhooks/bitbucket');
+    expect(JSON.stringify(outputs.WebhookUrlGitea?.Value)).toContain('/webhooks/gitea');
   });
 
   test('GIVEN 50 repositories THEN the function environment stays far below Lambda’s 4 KB limit and StartBuild lists all 50 projects', () => {

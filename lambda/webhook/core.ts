@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
 import { parseBacklogPush } from './adapters/backlog';
+import { parseBitbucketPush } from './adapters/bitbucket';
+import { parseGiteaPush } from './adapters/gitea';
 import { parseGithubPush } from './adapters/github';
 import { parseGitlabPush } from './adapters/gitlab';
 import { isAuthentic, type WebhookSecret } from './auth';
@@ -19,6 +21,8 @@ const ADAPTERS: Record<WebhookProvider, (request: WebhookRequest) => ParseResult
   backlog: parseBacklogPush,
   github: parseGithubPush,
   gitlab: parseGitlabPush,
+  bitbucket: parseBitbucketPush,
+  gitea: parseGiteaPush,
 };
 
 /** The environment a build receives; the buildspec relies on these exact names. */
@@ -98,13 +102,21 @@ export async function receiveWebhook(
   const parsed = ADAPTERS[provider](request);
   if (parsed.kind === 'invalid') return { statusCode: 400, body: { error: parsed.reason } };
   if (parsed.kind === 'ignored') return { statusCode: 200, body: { ignored: parsed.reason } };
-  const event = parsed.event;
-  deps.onPush?.(event);
+  const events = parsed.kind === 'push' ? [parsed.event] : parsed.events;
+  for (const event of events) deps.onPush?.(event);
 
-  const decision = deps.decide(event);
-  if (decision.kind === 'ignored') return { statusCode: 200, body: { ignored: decision.reason } };
-
-  const outcome = await deps.startBuilds(buildJob(event, decision.routes));
+  const decisions = events.map((event) => ({ event, decision: deps.decide(event) }));
+  const matched = decisions.flatMap(({ event, decision }) =>
+    decision.kind === 'build' ? [buildJob(event, decision.routes, { perRef: events.length > 1 })] : [],
+  );
+  const [first] = matched;
+  if (!first) {
+    const reasons = decisions.map(({ decision }) => (decision.kind === 'ignored' ? decision.reason : ''));
+    return { statusCode: 200, body: { ignored: reasons.join('; ') } };
+  }
+  // One delivery, one key: a redelivery of a multi-ref push builds none of its refs again.
+  const job = { deliveryKey: first.deliveryKey, requests: matched.flatMap((j) => j.requests) };
+  const outcome = await deps.startBuilds(job);
   return { statusCode: 202, body: outcomeBody(outcome) };
 }
 
@@ -120,19 +132,24 @@ async function authenticate(
   return fresh !== cached && isAuthentic(provider, request, fresh);
 }
 
-/** The StartBuild requests for a push and the routes it matched, received at `receivedAt` (epoch ms). */
+/**
+ * The StartBuild requests for a push and the routes it matched. `receivedAt` (epoch ms) orders the
+ * artifact writes of one branch; `perRef` when the delivery changed several refs: each ref's build
+ * then gets its own idempotency token.
+ */
 export function buildJob(
   event: PushEvent,
   routes: readonly WebhookRoute[],
-  receivedAt: number = Date.now(),
+  { receivedAt = Date.now(), perRef = false }: { receivedAt?: number; perRef?: boolean } = {},
 ): BuildJob {
   const deliveryKey = `${event.provider}:${event.deliveryId}`;
+  const tokenKey = perRef ? `${deliveryKey}|${event.ref}` : deliveryKey;
   return {
     deliveryKey,
     requests: routes.map((route) => ({
       repository: route.name,
       projectName: route.projectName,
-      idempotencyToken: createHash('sha256').update(`${deliveryKey}|${route.projectName}`).digest('hex'),
+      idempotencyToken: createHash('sha256').update(`${tokenKey}|${route.projectName}`).digest('hex'),
       environment: {
         COMMIT_SHA: event.commit,
         GIT_REF: event.ref,

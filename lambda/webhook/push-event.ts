@@ -1,5 +1,7 @@
+import * as z from 'zod/mini';
+
 /** The providers a webhook URL can name; the last path segment of `/webhooks/{provider}`. */
-export const WEBHOOK_PROVIDERS = ['backlog', 'github', 'gitlab'] as const;
+export const WEBHOOK_PROVIDERS = ['backlog', 'github', 'gitlab', 'bitbucket', 'gitea'] as const;
 export type WebhookProvider = (typeof WEBHOOK_PROVIDERS)[number];
 
 export function isWebhookProvider(value: string): value is WebhookProvider {
@@ -19,6 +21,12 @@ export interface WebhookRequest {
 /** A push, normalized across providers: what routing and StartBuild need, nothing more. */
 export interface PushEvent {
   readonly provider: WebhookProvider;
+  /**
+   * The Git server's host name, lower case, from the repository URLs in the payload
+   * (`github.com`, `ghes.example.co.jp`, `space.backlog.jp`): the same path on two servers is two
+   * repositories.
+   */
+  readonly host: string;
   /** Backlog `PROJECT/repo`, GitHub `owner/name`, GitLab `group/project`. */
   readonly repository: string;
   /** The full ref, `refs/heads/main` or `refs/tags/v1.0.0`. */
@@ -44,6 +52,8 @@ export interface PushEvent {
 /** What an adapter makes of an authenticated body. */
 export type ParseResult =
   | { readonly kind: 'push'; readonly event: PushEvent }
+  /** A delivery that changed several refs at once (Bitbucket `push.changes[]`): one event per ref. */
+  | { readonly kind: 'pushes'; readonly events: readonly PushEvent[] }
   | { readonly kind: 'ignored'; readonly reason: string }
   | { readonly kind: 'invalid'; readonly reason: string };
 
@@ -65,8 +75,54 @@ export function parsedPush({
 }
 const SHA = /^[0-9a-f]{40}$/;
 
-export function isSha(value: unknown): value is string {
-  return typeof value === 'string' && SHA.test(value);
+/** A full 40-hex commit SHA. */
+export const commitSha = z.string().check(z.regex(SHA, 'must be a 40-hex commit SHA'));
+
+/** A branch or tag ref; notes, merge requests and other refs are refused as malformed. */
+export const gitRef = z
+  .string()
+  .check(z.regex(/^refs\/(heads|tags)\/./, 'must be refs/heads/<branch> or refs/tags/<tag>'));
+
+export const nonEmpty = z.string().check(z.minLength(1, 'must not be empty'));
+
+/** An absolute http(s) URL; the host of a repository's web URL identifies its server. */
+export const webUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
+
+const pathList = z.optional(z.array(z.string()));
+
+/** A listed commit's changed files, where the provider lists them. */
+export const commitFiles = z.object({ added: pathList, removed: pathList, modified: pathList });
+
+/**
+ * Validates a decoded payload against its provider's schema. Every field pushline reads must have
+ * its documented type, or the delivery is malformed: the reason names the first wrong field.
+ */
+export function parsePayload<T>(
+  schema: z.ZodMiniType<T>,
+  value: unknown,
+): { readonly data: T } | { readonly reason: string } {
+  const result = schema.safeParse(value);
+  if (result.success) return { data: result.data };
+  const issue = result.error.issues[0];
+  if (!issue) return { reason: 'payload does not match the provider schema' };
+  const where = issue.path.reduce<string>(
+    (out, key) => (typeof key === 'number' ? `${out}[${key}]` : out ? `${out}.${String(key)}` : String(key)),
+    '',
+  );
+  return { reason: `${where || 'payload'}: ${describeIssue(issue)}` };
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  // Type errors are worded here; every other check carries its own message. zod/mini loads no locale,
+  // so its default would be a bare "Invalid input" (and another wording wherever the full zod is loaded).
+  if (issue.code !== 'invalid_type') return issue.message;
+  if (issue.expected === 'array') return 'must be a list';
+  return `must be ${/^[aeiou]/.test(issue.expected) ? 'an' : 'a'} ${issue.expected}`;
+}
+
+/** The host name of a web URL the schema already checked, lower case. */
+export function hostOf(url: string): string {
+  return new URL(url).hostname.toLowerCase();
 }
 
 /** The media type of a Content-Type header, lower case, without parameters. */
@@ -78,6 +134,26 @@ export function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+/**
+ * The JSON object of a body posted as JSON or as a form with one `payload` field (GitHub and Gitea
+ * offer both), or the reason it is not one.
+ */
+export function jsonOrFormPayload(request: WebhookRequest): Record<string, unknown> | string {
+  const type = mediaType(request.headers);
+  let text: string;
+  if (type === 'application/json') {
+    text = request.body.toString('utf8');
+  } else if (type === 'application/x-www-form-urlencoded') {
+    const payload = new URLSearchParams(request.body.toString('utf8')).get('payload');
+    if (payload === null) return 'form body has no payload field';
+    text = payload;
+  } else {
+    return 'content type must be application/json or application/x-www-form-urlencoded';
+  }
+  const body = parseJson(text);
+  return isObject(body) ? body : 'body is not a JSON object';
+}
+
 /** Parses JSON text, answering undefined rather than throwing. */
 export function parseJson(text: string): unknown {
   try {
@@ -87,28 +163,19 @@ export function parseJson(text: string): unknown {
   }
 }
 
-/** Splits a full ref into its kind and name; undefined for refs that are neither branch nor tag. */
-export function splitRef(ref: unknown): { refType: 'branch' | 'tag'; refName: string } | undefined {
-  if (typeof ref !== 'string') return undefined;
-  if (ref.startsWith('refs/heads/') && ref.length > 11) return { refType: 'branch', refName: ref.slice(11) };
-  if (ref.startsWith('refs/tags/') && ref.length > 10) return { refType: 'tag', refName: ref.slice(10) };
-  return undefined;
+/** Splits a full ref (already checked by `gitRef`) into its kind and name. */
+export function splitRef(ref: string): { refType: 'branch' | 'tag'; refName: string } {
+  return ref.startsWith('refs/heads/')
+    ? { refType: 'branch', refName: ref.slice(11) }
+    : { refType: 'tag', refName: ref.slice(10) };
 }
 
-/**
- * The union of the files the listed commits added, removed or modified, or undefined when a
- * commit lacks the lists (the caller then builds instead of filtering).
- */
-export function changedPathsOf(commits: readonly unknown[]): string[] | undefined {
+/** The union of the files the listed commits added, removed or modified. */
+export function changedPathsOf(commits: readonly z.infer<typeof commitFiles>[]): string[] {
   const paths = new Set<string>();
   for (const commit of commits) {
-    if (!isObject(commit)) return undefined;
-    for (const field of ['added', 'removed', 'modified']) {
-      const list = commit[field];
-      if (list === undefined) continue;
-      if (!Array.isArray(list)) return undefined;
-      for (const path of list) if (typeof path === 'string') paths.add(path);
-    }
+    for (const list of [commit.added, commit.removed, commit.modified])
+      for (const path of list ?? []) paths.add(path);
   }
   return [...paths];
 }

@@ -13,6 +13,14 @@ import type { Provider, RepositoryConfig } from './schema';
  * - GitLab.com: https://docs.gitlab.com/ee/user/gitlab_com/#ssh-known_hosts-entries
  *   ED25519 SHA256:eUXGGm1YGsMAS7vkcx6JOJdOGHPem5gQp4taiCfCLB8, ECDSA SHA256:HbW3g8zUjNSksFbqTiUWPWg2Bq1x8xdGUrliXFzSnUw,
  *   RSA SHA256:ROQFvPThGrW4RuWLoL9tq9I9zJ42fK4XywyRtbOz/EQ
+ * - Bitbucket Cloud: the ECDSA and Ed25519 keys Atlassian introduced on 2023-05-15, "Bitbucket Cloud
+ *   SSH host key changes" (https://bitbucket.org/blog/ssh-host-key-changes, also
+ *   https://www.atlassian.com/blog/it-teams/ssh-host-key-changes), whose fingerprints
+ *   ECDSA SHA256:FC73VB6C4OQLSCrjEayhMp9UMxS97caD/Yyi2bhW/J0 and ED25519
+ *   SHA256:ybgmFkzwOSotHTHLJgHO0QN8L0xErw6vd0VhFA9m3SM are also listed in "Set up additional SSH
+ *   keys" (https://support.atlassian.com/bitbucket-cloud/docs/set-up-additional-ssh-keys/). Its RSA
+ *   key is left out: no Atlassian page found here prints the whole key.
+ * - Gitea and Forgejo run on the user's own servers: no preset; the config must give the lines.
  * - Backlog (Nulab): no published host keys could be found in Nulab's documentation, so the
  *   Backlog presets are EMPTY on purpose. A Backlog repository needs explicit `knownHosts` lines
  *   for `<space>.git.backlog.jp` / `.com`, verified out of band (for example with Nulab support);
@@ -28,6 +36,10 @@ export const KNOWN_HOSTS_PRESET_LINES = {
     'gitlab.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAfuCHKVTjquxvt6CM6tdG4SLp1Btn/nOeHHE5UOzRdf',
     'gitlab.com ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBFSMqzJeV9rUzU4kWitGjeR4PWSa29SPqJ1fVkhtj3Hw9xjLVXVYrU9QlYWrOLXBpQ6KWjbjTDTdDkoohFzgbEY=',
     'gitlab.com ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQCsj2bNKTBSpIYDEGk9KxsGh3mySTRgMtXL583qmBpzeQ+jqCMRgBqB98u3z++J1sKlXHWfM9dyhSevkMwSbhoR8XIq/U0tCNyokEi/ueaBMCvbcTHhO7FcwzY92WK4Yt0aGROY5qX2UKSeOvuP4D6TPqKF1onrSzH9bx9XUf2lEdWT/ia1NEKjunUqu1xOB/StKDHMoX4/OKyIzuS0q/T1zOATthvasJFoPrAjkohTyaDUz2LN5JoH839hViyEG82yB+MjcFV5MU3N1l1QL3cVUCh93xSaua1N85qivl+siMkPGbO5xR/En4iEY6K2XPASUEMaieWVNTRCtJ4S8H+9',
+  ],
+  bitbucket: [
+    'bitbucket.org ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBPIQmuzMBuKdWeF4+a2sjSSpBK0iqitSQ+5BM9KhpexuGt20JpTVM7u5BDZngncgrqDMbWdxMWWOGtZ9UgbqgZE=',
+    'bitbucket.org ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIazEu89wgQZ4bqs3d63QSMzYVa0MuJ2e2gKTKqu+UUO',
   ],
   'backlog-jp': [],
   'backlog-com': [],
@@ -57,10 +69,10 @@ export function cloneUrlHost(cloneUrl: string): { host: string; port?: number } 
 }
 
 /** The preset a repository gets when its config names none. */
-export function defaultPreset(provider: Provider, cloneUrl: string): KnownHostsPreset {
+export function defaultPreset(provider: Provider, cloneUrl: string): KnownHostsPreset | undefined {
   if (provider === 'backlog')
     return cloneUrlHost(cloneUrl).host.endsWith('.backlog.com') ? 'backlog-com' : 'backlog-jp';
-  return provider;
+  return provider === 'gitea' ? undefined : provider;
 }
 
 /** True when a known_hosts host field (`a,b`, `*.x`, `[h]:p`) names the host the build connects to. */
@@ -87,7 +99,7 @@ export function resolveKnownHosts(source: RepositoryConfig['source']): ResolvedK
     : ((configured as KnownHostsPreset | undefined) ?? defaultPreset(source.provider, source.cloneUrl));
   const lines: readonly string[] = preset
     ? KNOWN_HOSTS_PRESET_LINES[preset]
-    : (configured as readonly string[]);
+    : ((configured as readonly string[] | undefined) ?? []);
   const target = cloneUrlHost(source.cloneUrl);
   const where = preset ? `preset ${preset}` : 'source.knownHosts';
   if (lines.length === 0) {
@@ -95,7 +107,7 @@ export function resolveKnownHosts(source: RepositoryConfig['source']): ResolvedK
       lines,
       preset,
       problem:
-        `${where} has no host key: Nulab publishes none that pushline could verify. Add the host key of ` +
+        `${where} has no host key${preset ? ': Nulab publishes none that pushline could verify' : ''}. Add the host key of ` +
         `${target.host} as source.knownHosts lines, checked out of band; until then the build refuses to fetch.`,
     };
   }

@@ -1,6 +1,7 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
 import { CIDR_PRESET_NAMES, isCidrPresetName } from './cidr-presets';
+import { isSelfHosted, sourceHost } from './source-host';
 
 /**
  * The schema of `pipeline.config.yaml`. It only validates: presets are expanded and defaults that
@@ -8,11 +9,11 @@ import { CIDR_PRESET_NAMES, isCidrPresetName } from './cidr-presets';
  * this file describes exactly what a user may write.
  */
 
-export const PROVIDERS = ['backlog', 'github', 'gitlab'] as const;
+export const PROVIDERS = ['backlog', 'github', 'gitlab', 'bitbucket', 'gitea'] as const;
 export type Provider = (typeof PROVIDERS)[number];
 
 /** Host-key presets for `source.knownHosts`; the keys themselves live in `known-hosts.ts`. */
-export const KNOWN_HOSTS_PRESETS = ['backlog-jp', 'backlog-com', 'github', 'gitlab'] as const;
+export const KNOWN_HOSTS_PRESETS = ['backlog-jp', 'backlog-com', 'github', 'gitlab', 'bitbucket'] as const;
 
 export const TRAFFIC_SHIFTS = [
   'all-at-once',
@@ -140,7 +141,23 @@ const SourceSchema = z.strictObject({
   sshKeySecretName: secretName
     .optional()
     .describe('Existing secret holding the deploy key. Default: an empty secret the stack creates'),
+  host: z
+    .hostname({ error: 'must be a host name such as github.example.co.jp (no scheme, port or path)' })
+    .optional()
+    .describe(
+      'Host name of a self-hosted server (GitHub Enterprise Server, GitLab self-managed) as its webhook payloads carry it. Default: github.com, gitlab.com; for Backlog the host of cloneUrl',
+    ),
 });
+
+/** A self-hosted server has no published host keys: its lines must be in the config. */
+function requireKnownHostsWhenSelfHosted(source: z.output<typeof SourceSchema>, ctx: z.RefinementCtx): void {
+  if (isSelfHosted(source) && !Array.isArray(source.knownHosts))
+    ctx.addIssue({
+      code: 'custom',
+      path: ['knownHosts'],
+      message: `is required for the self-hosted server ${sourceHost(source)}: give its known_hosts lines, checked out of band (no preset can exist for it)`,
+    });
+}
 
 const DockerSchema = z.strictObject({
   context: z.string().min(1).default('.').describe('Build context, relative to the repository root'),
@@ -345,7 +362,7 @@ const DeploySchema = z.strictObject({
 
 const RepositorySchema = z.strictObject({
   name: repositoryName.describe('ECR repository name and CodeBuild project suffix'),
-  source: SourceSchema,
+  source: SourceSchema.superRefine(requireKnownHostsWhenSelfHosted),
   branches: z.array(refPattern).min(1).default(['main']).describe('Branch globs that build'),
   tags: z.array(refPattern).optional().describe('Tag globs that build. Default: tags do not build'),
   paths: z.array(pathPattern).min(1).optional().describe('Build only when one of these paths changed'),

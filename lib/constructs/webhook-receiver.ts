@@ -14,6 +14,7 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import { Construct } from 'constructs';
+import { compileRoutes } from '../../lambda/webhook/compile-routes';
 import { WEBHOOK_PROVIDERS, type WebhookProvider } from '../../lambda/webhook/push-event';
 import type { WebhookRoute } from '../../lambda/webhook/routes';
 import { BUILD_NOT_KEPT, DELIVERY_TABLE_FAILED } from '../../lambda/webhook/start-build';
@@ -82,7 +83,7 @@ export class WebhookReceiver extends Construct {
   public readonly api: apigateway.RestApi;
   public readonly handler: nodejs.NodejsFunction;
   public readonly retryHandler: nodejs.NodejsFunction;
-  /** `{"backlog": …, "github": …, "gitlab": …}`, values generated at deploy time. */
+  /** `{"backlog": …, "github": …, "gitlab": …, "bitbucket": …, "gitea": …}`, values generated at deploy time. */
   public readonly secret: secretsmanager.Secret;
   public readonly retryQueue: sqs.Queue;
   public readonly deadLetterQueue: sqs.Queue;
@@ -104,7 +105,8 @@ export class WebhookReceiver extends Construct {
     this.projectNames = [...new Set(props.routes.map((r) => r.projectName))];
 
     this.secret = new secretsmanager.Secret(this, 'Secret', {
-      description: 'pushline webhook secret: {"backlog": url token, "github": HMAC secret, "gitlab": token}',
+      description:
+        'pushline webhook secret: {"backlog": url token, "github": HMAC secret, "gitlab": token, "bitbucket": HMAC secret, "gitea": HMAC secret}',
       // CloudFormation generates one key; the initializer below adds the others inside Secrets Manager.
       generateSecretString: {
         secretStringTemplate: '{}',
@@ -174,7 +176,7 @@ export class WebhookReceiver extends Construct {
       // Providers give up after 10 s; every AWS call is bounded (client-config.ts) well inside it, and
       // an in-progress delivery record expires with the invocation.
       timeout: Duration.seconds(10),
-      define: { 'process.env.PUSHLINE_ROUTES': JSON.stringify(JSON.stringify(props.routes)) },
+      define: { 'process.env.PUSHLINE_ROUTES': JSON.stringify(JSON.stringify(compileRoutes(props.routes))) },
       environment: {
         WEBHOOK_SECRET_ARN: this.secret.secretArn,
         RETRY_QUEUE_URL: this.retryQueue.queueUrl,

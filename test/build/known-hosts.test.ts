@@ -18,6 +18,11 @@ const PUBLISHED_FINGERPRINTS = {
     'SHA256:p2QAMXNIC1TJYWeIOttrVc98/R1BUFWu3/LiyKgUfQM',
     'SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s',
   ],
+  // Atlassian, "Set up additional SSH keys" (SSH host keys) and the 2023-05-15 host key change post.
+  bitbucket: [
+    'SHA256:FC73VB6C4OQLSCrjEayhMp9UMxS97caD/Yyi2bhW/J0',
+    'SHA256:ybgmFkzwOSotHTHLJgHO0QN8L0xErw6vd0VhFA9m3SM',
+  ],
   gitlab: [
     'SHA256:eUXGGm1YGsMAS7vkcx6JOJdOGHPem5gQp4taiCfCLB8',
     'SHA256:HbW3g8zUjNSksFbqTiUWPWg2Bq1x8xdGUrliXFzSnUw',
@@ -26,8 +31,8 @@ const PUBLISHED_FINGERPRINTS = {
 };
 
 const describeWithSshKeygen = missingTools(['ssh-keygen']).length > 0 ? describe.skip : describe;
-describeWithSshKeygen('GIVEN the GitHub and GitLab presets', () => {
-  test.each(['github', 'gitlab'] as const)(
+describeWithSshKeygen('GIVEN the GitHub, GitLab and Bitbucket presets', () => {
+  test.each(['github', 'gitlab', 'bitbucket'] as const)(
     'WHEN ssh-keygen reads the %s lines THEN their fingerprints are the ones the provider publishes',
     (preset) => {
       const dir = mkdtempSync(join(tmpdir(), 'pl-kh-'));
@@ -101,4 +106,19 @@ test('GIVEN knownHosts lines for another host WHEN resolved THEN the mismatch is
     knownHosts: 'gitlab',
   });
   expect(resolved.problem).toContain('no key for gitlab.example.com');
+});
+
+test('GIVEN a Backlog Enterprise repository cloned over port 8972 WHEN resolved THEN only a line for [host]:8972 covers it', () => {
+  const source = {
+    provider: 'backlog',
+    repository: 'SHOP/api',
+    cloneUrl: 'ssh://git@backlog.example.jp:8972/SHOP/api.git',
+  } as const;
+  const key = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl';
+  expect(
+    resolveKnownHosts({ ...source, knownHosts: [`[backlog.example.jp]:8972 ${key}`] }).problem,
+  ).toBeUndefined();
+  expect(resolveKnownHosts({ ...source, knownHosts: [`backlog.example.jp ${key}`] }).problem).toContain(
+    'no key for [backlog.example.jp]:8972',
+  );
 });

@@ -189,10 +189,16 @@ repositories:
     source: { provider: github, repository: Codertocat/Hello-World, cloneUrl: "git@github.com:Codertocat/Hello-World.git" }
     branches: [master]
   - name: diaspora
-    source: { provider: gitlab, repository: mike/diaspora, cloneUrl: "git@example.com:mike/diaspora.git" }
+    source: { provider: gitlab, repository: mike/diaspora, cloneUrl: "git@example.com:mike/diaspora.git", host: example.com, knownHosts: ["example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAfuCHKVTjquxvt6CM6tdG4SLp1Btn/nOeHHE5UOzRdf"] }
     branches: [master]
   - name: shop-api
     source: { provider: backlog, repository: SHOP/api, cloneUrl: "example@example.git.backlog.jp:/SHOP/api.git" }
     branches: [main]
     paths: ["docker/**", "src/**"]
+  - name: bitbucket-app
+    source: { provider: bitbucket, repository: team_name/repo_name, cloneUrl: "git@bitbucket.org:team_name/repo_name.git" }
+    branches: [name-of-branch]
+  - name: gitea-app
+    source: { provider: gitea, repository: example/example, cloneUrl: "ssh://git@localhost:2222/example/example.git", knownHosts: ["[localhost]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAfuCHKVTjquxvt6CM6tdG4SLp1Btn/nOeHHE5UOzRdf"] }
+    branches: [master]
 `;

@@ -1,7 +1,15 @@
 import { readFileSync, statSync } from 'node:fs';
 import { AwsServiceError, type LocalAwsEndpoints } from '../../local/aws-endpoints';
 import { BUNDLED_TEST_CONFIG, type BundledWebhook, invokeBundle, startBundledWebhook } from './bundle';
-import { backlogDelivery, fixture, githubDelivery, gitlabDelivery, SECRET } from './support';
+import {
+  backlogDelivery,
+  bitbucketDelivery,
+  fixture,
+  giteaDelivery,
+  githubDelivery,
+  gitlabDelivery,
+  SECRET,
+} from './support';
 
 /**
  * The bundled function from `cdk synth`, unchanged, in its own `node` process, against local
@@ -61,6 +69,21 @@ describe('the bundled webhook function against local AWS endpoints', () => {
       for (const value of Object.values(SECRET)) expect(line).not.toContain(value);
       expect(line).not.toContain('noreply.github.com');
     }
+  });
+
+  test('GIVEN a signed Bitbucket repo:push and a signed Forgejo push WHEN delivered to /webhooks/bitbucket and /webhooks/gitea THEN one StartBuild each, of the pushed commit', async () => {
+    const before = aws.startBuildCalls.length;
+    const { results } = await invokeBundle(bundle, functionEnv, [
+      bitbucketDelivery(fixture('bitbucket', 'repo-push.json'), { uuid: 'bundled-bitbucket-1' }),
+      giteaDelivery(fixture('gitea', 'push.json'), { delivery: 'bundled-gitea-1', forgejo: true }),
+    ]);
+    expect(results.map((r) => r.statusCode)).toEqual([202, 202]);
+    expect(
+      aws.startBuildCalls.slice(before).map((c) => [c.projectName, environmentOf(c).COMMIT_SHA]),
+    ).toEqual([
+      ['pushline-bitbucket-app', '709d658dc5b6d6afcd46049c2f332ee3f515a67d'],
+      ['pushline-gitea-app', '67b56589a45103f891bdee7c0546e5d40bc02001'],
+    ]);
   });
 
   test('GIVEN the same GitHub delivery again from a new process WHEN redelivered THEN no second build', async () => {

@@ -1,3 +1,4 @@
+import { compileRoutes } from '../../lambda/webhook/compile-routes';
 import { buildJob, receiveWebhook, startOrQueue, type WebhookDependencies } from '../../lambda/webhook/core';
 import type { PushEvent } from '../../lambda/webhook/push-event';
 import { createRouter, parseRoutes, type WebhookRoute } from '../../lambda/webhook/routes';
@@ -9,6 +10,7 @@ const ROUTE: WebhookRoute = {
   name: 'batch',
   projectName: 'pushline-batch',
   provider: 'gitlab',
+  host: 'gitlab.com',
   repository: 'example-group/batch',
   cloneUrl: 'git@gitlab.com:example-group/batch.git',
   branches: ['main', 'release/*', 'hotfix/**'],
@@ -18,6 +20,7 @@ const ROUTE: WebhookRoute = {
 function push(overrides: Partial<PushEvent> = {}): PushEvent {
   return {
     provider: 'gitlab',
+    host: 'gitlab.com',
     repository: 'example-group/batch',
     ref: 'refs/heads/main',
     refType: 'branch',
@@ -32,7 +35,7 @@ function push(overrides: Partial<PushEvent> = {}): PushEvent {
 }
 
 describe('routing', () => {
-  const decide = createRouter([ROUTE]);
+  const decide = createRouter(compileRoutes([ROUTE]));
 
   test.each([
     ['main', true],
@@ -56,23 +59,23 @@ describe('routing', () => {
   test('GIVEN the same identity on another provider WHEN pushed THEN it is not configured', () => {
     expect(decide(push({ provider: 'github' }))).toEqual({
       kind: 'ignored',
-      reason: 'repository example-group/batch is not configured',
+      reason: 'repository example-group/batch on gitlab.com is not configured',
     });
   });
 
   test('GIVEN two configured images from one repository WHEN pushed THEN both build, each with its own idempotency token', () => {
     const second = { ...ROUTE, name: 'batch-worker', projectName: 'pushline-batch-worker' };
-    const decision = createRouter([ROUTE, second])(push());
+    const decision = createRouter(compileRoutes([ROUTE, second]))(push());
     if (decision.kind !== 'build') throw new Error('expected a build');
-    const job = buildJob(push(), decision.routes, 1_764_000_000_000);
+    const job = buildJob(push(), decision.routes, { receivedAt: 1_764_000_000_000 });
     expect(job.requests.map((r) => r.projectName)).toEqual(['pushline-batch', 'pushline-batch-worker']);
     expect(new Set(job.requests.map((r) => r.idempotencyToken)).size).toBe(2);
-    expect(buildJob(push(), decision.routes, 1_764_000_000_000)).toEqual(job);
+    expect(buildJob(push(), decision.routes, { receivedAt: 1_764_000_000_000 })).toEqual(job);
   });
 
   test('GIVEN a push received at a time WHEN its builds are made THEN each carries that time, and a later redelivery keeps the same idempotency tokens', () => {
-    const first = buildJob(push(), [ROUTE], 1_764_000_000_000);
-    const redelivered = buildJob(push(), [ROUTE], 1_764_000_060_000);
+    const first = buildJob(push(), [ROUTE], { receivedAt: 1_764_000_000_000 });
+    const redelivered = buildJob(push(), [ROUTE], { receivedAt: 1_764_000_060_000 });
     expect(first.requests[0]?.environment.PUSH_RECEIVED_AT).toBe('1764000000000');
     expect(redelivered.requests[0]?.environment.PUSH_RECEIVED_AT).toBe('1764000060000');
     expect(redelivered.requests[0]?.idempotencyToken).toBe(first.requests[0]?.idempotencyToken);
@@ -81,7 +84,7 @@ describe('routing', () => {
   test('GIVEN a routing table that is not one WHEN the function starts THEN it fails at start-up, naming the entry', () => {
     expect(() => parseRoutes('[{"name":"x"}]')).toThrow(/PUSHLINE_ROUTES\[0\] is not a route/);
     expect(() => parseRoutes(undefined)).toThrow(/PUSHLINE_ROUTES is not set/);
-    expect(parseRoutes(TEST_ROUTES_JSON)).toHaveLength(4);
+    expect(parseRoutes(TEST_ROUTES_JSON)).toHaveLength(8);
   });
 });
 

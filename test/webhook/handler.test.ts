@@ -1,4 +1,5 @@
 import 'aws-sdk-client-mock-jest';
+import { compileRoutes } from '../../lambda/webhook/compile-routes';
 import { type LocalAwsEndpoints, startLocalAwsEndpoints } from '../../local/aws-endpoints';
 import { loadWebhookHandler } from './load-handler';
 import {
@@ -133,7 +134,7 @@ describe('webhook function: pushes that build', () => {
         env('SOURCE_REPOSITORY', 'SHOP/api'),
         env(
           'DELIVERY_ID',
-          'SHOP/api:refs/heads/main:2a9f4ba4b4a8c4d8e4a1f7e9ad2c5d1b7e5f0a11:7c3e1b5a9d2f4c6e8a0b1d3f5e7a9c2b4d6f8e01',
+          'example.backlog.jp/SHOP/api:refs/heads/main:2a9f4ba4b4a8c4d8e4a1f7e9ad2c5d1b7e5f0a11:7c3e1b5a9d2f4c6e8a0b1d3f5e7a9c2b4d6f8e01',
         ),
         PUSH_RECEIVED_AT,
       ],
@@ -151,6 +152,76 @@ describe('webhook function: pushes that build', () => {
   });
 });
 
+describe('webhook function: the same repository on two servers', () => {
+  const onGhes = {
+    ...GITHUB_PUSH,
+    repository: {
+      ...(GITHUB_PUSH.repository as object),
+      html_url: 'https://ghes.example.co.jp/Codertocat/Hello-World',
+    },
+  };
+
+  test('GIVEN Codertocat/Hello-World configured on github.com and on a GitHub Enterprise Server WHEN each server delivers a push THEN each builds only its own repository', async () => {
+    const webhook = loadWebhookHandler();
+    const fromDotCom = await webhook.handler(
+      githubDelivery(GITHUB_PUSH, { deliveryId: 'dotcom-1' }),
+      LAMBDA_CONTEXT,
+    );
+    const fromGhes = await webhook.handler(githubDelivery(onGhes, { deliveryId: 'ghes-1' }), LAMBDA_CONTEXT);
+
+    expect(bodyOf(fromDotCom)).toEqual({
+      builds: [{ repository: 'hello-world', buildId: 'pushline-hello-world:build-1' }],
+    });
+    expect(bodyOf(fromGhes)).toEqual({
+      builds: [{ repository: 'hello-world-ghes', buildId: 'pushline-hello-world-ghes:build-2' }],
+    });
+    expect(webhook.codebuild).toHaveReceivedCommandTimes(webhook.CodeBuild.StartBuildCommand, 2);
+    expect(webhook.codebuild).toHaveReceivedCommandWith(webhook.CodeBuild.StartBuildCommand, {
+      projectName: 'pushline-hello-world-ghes',
+      environmentVariablesOverride: expect.arrayContaining([
+        env('COMMIT_SHA', GITHUB_HEAD),
+        env('CLONE_URL', 'git@ghes.example.co.jp:Codertocat/Hello-World.git'),
+      ]),
+    });
+  });
+
+  test('GIVEN a push from a GitHub server nobody configured WHEN delivered THEN 200 naming the server, no build', async () => {
+    const webhook = loadWebhookHandler();
+    const elsewhere = {
+      ...onGhes,
+      repository: { ...onGhes.repository, html_url: 'https://git.other.example/Codertocat/Hello-World' },
+    };
+    const result = await webhook.handler(githubDelivery(elsewhere), LAMBDA_CONTEXT);
+    expect(result.statusCode).toBe(200);
+    expect(bodyOf(result)).toEqual({
+      ignored: 'repository Codertocat/Hello-World on git.other.example is not configured',
+    });
+    expect(webhook.codebuild).not.toHaveReceivedCommand(webhook.CodeBuild.StartBuildCommand);
+  });
+
+  test('GIVEN a Backlog Enterprise push (repository URL under /backlog/ on port 8969) WHEN delivered THEN only the Enterprise SHOP/api builds, cloned over port 8972', async () => {
+    const webhook = loadWebhookHandler();
+    const enterprise = {
+      ...BACKLOG_PUSH,
+      repository: {
+        ...(BACKLOG_PUSH.repository as object),
+        url: 'http://backlog.example.jp:8969/backlog/git/SHOP/api',
+      },
+    };
+    const result = await webhook.handler(backlogDelivery(enterprise), LAMBDA_CONTEXT);
+    expect(bodyOf(result)).toEqual({
+      builds: [{ repository: 'shop-api-onprem', buildId: 'pushline-shop-api-onprem:build-1' }],
+    });
+    expect(webhook.codebuild).toHaveReceivedCommandTimes(webhook.CodeBuild.StartBuildCommand, 1);
+    expect(webhook.codebuild).toHaveReceivedCommandWith(webhook.CodeBuild.StartBuildCommand, {
+      environmentVariablesOverride: expect.arrayContaining([
+        env('CLONE_URL', 'ssh://git@backlog.example.jp:8972/SHOP/api.git'),
+        env('SOURCE_REPOSITORY', 'SHOP/api'),
+      ]),
+    });
+  });
+});
+
 describe('webhook function: valid deliveries that build nothing', () => {
   test.each([
     ['GitHub ping', () => githubDelivery(fixture('github', 'ping.json'), { event: 'ping' }), 'ping'],
@@ -165,6 +236,11 @@ describe('webhook function: valid deliveries that build nothing', () => {
       'branch master was deleted',
     ],
     [
+      'GitHub push whose after is forty zeros, without the deleted flag',
+      () => githubDelivery({ ...GITHUB_PUSH, after: '0'.repeat(40), deleted: false, head_commit: null }),
+      'branch master was deleted',
+    ],
+    [
       'GitHub push to a branch no pattern matches',
       () => githubDelivery({ ...GITHUB_PUSH, ref: 'refs/heads/experiment' }),
       'branch experiment does not match the configured branch patterns',
@@ -176,7 +252,7 @@ describe('webhook function: valid deliveries that build nothing', () => {
           ...GITHUB_PUSH,
           repository: { ...(GITHUB_PUSH.repository as object), full_name: 'someone/else' },
         }),
-      'repository someone/else is not configured',
+      'repository someone/else on github.com is not configured',
     ],
     [
       'GitHub issues event',
@@ -217,18 +293,21 @@ describe('webhook function: valid deliveries that build nothing', () => {
 
   test('GIVEN a GitLab push listing 2 of 4 commits WHEN paths are filtered THEN it builds rather than skips', async () => {
     const webhook = loadWebhookHandler({
-      PUSHLINE_ROUTES: JSON.stringify([
-        {
-          name: 'diaspora',
-          projectName: 'pushline-diaspora',
-          provider: 'gitlab',
-          repository: 'mike/diaspora',
-          cloneUrl: 'git@example.com:mike/diaspora.git',
-          branches: ['master'],
-          tags: [],
-          paths: ['docs/**'],
-        },
-      ]),
+      PUSHLINE_ROUTES: JSON.stringify(
+        compileRoutes([
+          {
+            name: 'diaspora',
+            projectName: 'pushline-diaspora',
+            provider: 'gitlab',
+            host: 'example.com',
+            repository: 'mike/diaspora',
+            cloneUrl: 'git@example.com:mike/diaspora.git',
+            branches: ['master'],
+            tags: [],
+            paths: ['docs/**'],
+          },
+        ]),
+      ),
     });
     const result = await webhook.handler(gitlabDelivery(GITLAB_PUSH), LAMBDA_CONTEXT);
     expect(result.statusCode).toBe(202);
@@ -279,17 +358,17 @@ describe('webhook function: bad input gets a 4xx and never a build', () => {
     [
       'a signed GitHub push without after',
       () => githubDelivery({ ...GITHUB_PUSH, after: undefined }),
-      'before and after must be 40-hex commit SHAs',
+      'after: must be a string',
     ],
     [
       'a signed GitHub push with a short SHA',
       () => githubDelivery({ ...GITHUB_PUSH, after: '6113728', head_commit: null }),
-      'before and after must be 40-hex commit SHAs',
+      'after: must be a 40-hex commit SHA',
     ],
     [
       'a signed GitHub push of a note ref',
       () => githubDelivery({ ...GITHUB_PUSH, ref: 'refs/notes/commits' }),
-      'ref must be refs/heads/<branch> or refs/tags/<tag>',
+      'ref: must be refs/heads/<branch> or refs/tags/<tag>',
     ],
     [
       'a GitLab push sent as text/plain',
@@ -306,7 +385,7 @@ describe('webhook function: bad input gets a 4xx and never a build', () => {
     [
       'a GitLab push without project',
       () => gitlabDelivery({ ...GITLAB_PUSH, project: undefined }),
-      'missing project.path_with_namespace',
+      'project: must be an object',
     ],
     [
       'a Backlog post without the payload field',
@@ -321,7 +400,46 @@ describe('webhook function: bad input gets a 4xx and never a build', () => {
     [
       'a Backlog post of a repository URL that is not Backlog Git',
       () => backlogDelivery({ ...BACKLOG_PUSH, repository: { name: 'api', url: 'https://example.com/api' } }),
-      'repository.url must be a Backlog Git repository URL',
+      'repository.url: must be a Backlog Git repository URL',
+    ],
+    [
+      'a Backlog post whose repository URL is no URL at all (found by the property test)',
+      () => backlogDelivery({ ...BACKLOG_PUSH, repository: { name: 'api', url: '<@q~LRJGo+' } }),
+      'repository.url: must be an http(s) URL',
+    ],
+    [
+      'a signed GitHub push whose commits is a string',
+      () => githubDelivery({ ...GITHUB_PUSH, commits: 'a string' }),
+      'commits: must be a list',
+    ],
+    [
+      'a signed GitHub push listing a changed path that is not a string',
+      () => githubDelivery({ ...GITHUB_PUSH, commits: [{ id: GITHUB_HEAD, added: [42] }] }),
+      'commits[0].added[0]: must be a string',
+    ],
+    [
+      'a signed GitHub push whose deleted is the text "false"',
+      () => githubDelivery({ ...GITHUB_PUSH, deleted: 'false' }),
+      'deleted: must be a boolean',
+    ],
+    [
+      'a signed GitHub push whose repository URL is not a URL',
+      () =>
+        githubDelivery({
+          ...GITHUB_PUSH,
+          repository: { ...(GITHUB_PUSH.repository as object), html_url: 'Codertocat/Hello-World' },
+        }),
+      'repository.html_url: must be an http(s) URL',
+    ],
+    [
+      'a GitLab push whose total_commits_count is text',
+      () => gitlabDelivery({ ...GITLAB_PUSH, total_commits_count: '4' }),
+      'total_commits_count: must be a number',
+    ],
+    [
+      'a Backlog post whose revisions is an object',
+      () => backlogDelivery({ ...BACKLOG_PUSH, revisions: { id: BACKLOG_PUSH.after } }),
+      'revisions: must be a list',
     ],
   ])('GIVEN %s WHEN delivered THEN 400 with the reason and no build', async (_name, delivery, reason) => {
     const webhook = loadWebhookHandler();
@@ -342,7 +460,7 @@ describe('webhook function: bad input gets a 4xx and never a build', () => {
   test('GIVEN an unknown provider WHEN delivered THEN 404', async () => {
     const webhook = loadWebhookHandler();
     const result = await webhook.handler(
-      apiEvent({ provider: 'bitbucket', body: fixtureText('github', 'push-branch-created.json') }),
+      apiEvent({ provider: 'sourcehut', body: fixtureText('github', 'push-branch-created.json') }),
       LAMBDA_CONTEXT,
     );
     expect(result.statusCode).toBe(404);

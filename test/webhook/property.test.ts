@@ -5,7 +5,9 @@ import { type LoadedWebhook, loadWebhookHandler } from './load-handler';
 import {
   apiEvent,
   backlogDelivery,
+  bitbucketDelivery,
   fixture,
+  giteaDelivery,
   githubDelivery,
   gitlabDelivery,
   LAMBDA_CONTEXT,
@@ -23,6 +25,8 @@ const REAL_PAYLOADS = [
   { provider: 'gitlab', payload: fixture('gitlab', 'push.json') },
   { provider: 'gitlab', payload: fixture('gitlab', 'tag-push.json') },
   { provider: 'backlog', payload: fixture('backlog', 'push.json') },
+  { provider: 'bitbucket', payload: fixture('bitbucket', 'repo-push.json') },
+  { provider: 'gitea', payload: fixture('gitea', 'push.json') },
 ] as const;
 
 let webhook: LoadedWebhook;
@@ -62,7 +66,7 @@ async function deliver(event: APIGatewayProxyEvent) {
 describe('webhook function under random input', () => {
   test.prop(
     [
-      fc.constantFrom('github', 'gitlab', 'backlog', 'bitbucket', ''),
+      fc.constantFrom('github', 'gitlab', 'backlog', 'bitbucket', 'gitea', 'sourcehut', ''),
       fc.uint8Array({ maxLength: 2048 }),
       fc.dictionary(
         fc.constantFrom(
@@ -71,6 +75,11 @@ describe('webhook function under random input', () => {
           'X-Gitlab-Event',
           'X-Hub-Signature-256',
           'X-Gitlab-Token',
+          'X-Hub-Signature',
+          'X-Event-Key',
+          'X-Gitea-Signature',
+          'X-Forgejo-Signature',
+          'X-Gitea-Event',
         ),
         fc.string({ maxLength: 80 }),
       ),
@@ -113,7 +122,11 @@ describe('webhook function under random input', () => {
             ? gitlabDelivery(doc, {
                 hook: real.payload.object_kind === 'tag_push' ? 'Tag Push Hook' : 'Push Hook',
               })
-            : backlogDelivery(doc);
+            : real.provider === 'bitbucket'
+              ? bitbucketDelivery(doc)
+              : real.provider === 'gitea'
+                ? giteaDelivery(doc)
+                : backlogDelivery(doc);
       const { result, calls } = await deliver(event);
 
       expect(result.statusCode).toBeLessThan(500);

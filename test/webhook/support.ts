@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
-import { githubSignature } from '../../lambda/webhook/auth';
+import { giteaSignature, githubSignature } from '../../lambda/webhook/auth';
+import { compileRoutes } from '../../lambda/webhook/compile-routes';
+import type { WebhookProvider } from '../../lambda/webhook/push-event';
 import { parseConfig } from '../../lib/config/load';
 import { webhookRoutes } from '../../lib/shared-stack';
 import { ROOT } from '../support/app';
@@ -11,6 +13,8 @@ export const SECRET = {
   backlog: 'backlog-url-token-4f1c9a',
   github: 'github-hmac-secret-8e2d7b',
   gitlab: 'gitlab-secret-token-3a6f0c',
+  bitbucket: 'bitbucket-hmac-secret-5c7e1d',
+  gitea: 'gitea-hmac-secret-9b4a2f',
 } as const;
 
 export const SECRET_ARN = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:pushline-webhook-AbCdEf';
@@ -26,25 +30,51 @@ repositories:
     branches: [master]
     tags: ["simple-*"]
   - name: diaspora
-    source: { provider: gitlab, repository: mike/diaspora, cloneUrl: "git@example.com:mike/diaspora.git" }
+    source: { provider: gitlab, repository: mike/diaspora, cloneUrl: "git@example.com:mike/diaspora.git", host: example.com, knownHosts: ["example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAfuCHKVTjquxvt6CM6tdG4SLp1Btn/nOeHHE5UOzRdf"] }
     branches: [master, "feature/**"]
   - name: example
-    source: { provider: gitlab, repository: jsmith/example, cloneUrl: "git@example.com:jsmith/example.git" }
+    source: { provider: gitlab, repository: jsmith/example, cloneUrl: "git@example.com:jsmith/example.git", host: example.com, knownHosts: ["example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAfuCHKVTjquxvt6CM6tdG4SLp1Btn/nOeHHE5UOzRdf"] }
     tags: ["v*"]
   - name: shop-api
     source: { provider: backlog, repository: SHOP/api, cloneUrl: "example@example.git.backlog.jp:/SHOP/api.git" }
     branches: [main, "release/*"]
     tags: ["v*"]
     paths: ["docker/**", "src/**"]
+  - name: hello-world-ghes
+    source:
+      provider: github
+      host: ghes.example.co.jp
+      repository: Codertocat/Hello-World
+      cloneUrl: "git@ghes.example.co.jp:Codertocat/Hello-World.git"
+      knownHosts: ["ghes.example.co.jp ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"]
+    branches: [master]
+  - name: shop-api-onprem
+    source:
+      provider: backlog
+      repository: SHOP/api
+      cloneUrl: "ssh://git@backlog.example.jp:8972/SHOP/api.git"
+      knownHosts: ["[backlog.example.jp]:8972 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAfuCHKVTjquxvt6CM6tdG4SLp1Btn/nOeHHE5UOzRdf"]
+    branches: [main]
+  - name: bitbucket-app
+    source: { provider: bitbucket, repository: team_name/repo_name, cloneUrl: "git@bitbucket.org:team_name/repo_name.git" }
+    branches: [name-of-branch, main]
+    tags: ["v*"]
+  - name: gitea-app
+    source:
+      provider: gitea
+      repository: example/example
+      cloneUrl: "ssh://git@localhost:2222/example/example.git"
+      knownHosts: ["[localhost]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAfuCHKVTjquxvt6CM6tdG4SLp1Btn/nOeHHE5UOzRdf"]
+    branches: [master]
 `);
 
-export const TEST_ROUTES_JSON = JSON.stringify(webhookRoutes(TEST_CONFIG));
+export const TEST_ROUTES_JSON = JSON.stringify(compileRoutes(webhookRoutes(TEST_CONFIG)));
 
-export function fixtureText(provider: 'github' | 'gitlab' | 'backlog', name: string): string {
+export function fixtureText(provider: WebhookProvider, name: string): string {
   return readFileSync(join(ROOT, 'test', 'fixtures', provider, name), 'utf8');
 }
 
-export function fixture(provider: 'github' | 'gitlab' | 'backlog', name: string): Record<string, unknown> {
+export function fixture(provider: WebhookProvider, name: string): Record<string, unknown> {
   return JSON.parse(fixtureText(provider, name)) as Record<string, unknown>;
 }
 
@@ -137,6 +167,70 @@ export function backlogDelivery(
     query: token === null ? {} : { token },
     body: new URLSearchParams({ payload: json }).toString(),
     base64: options.base64,
+  });
+}
+
+function jsonBody(payload: unknown): string {
+  return typeof payload === 'string' ? payload : (JSON.stringify(payload) ?? '');
+}
+
+/** A Bitbucket Cloud delivery: JSON signed like GitHub's, in X-Hub-Signature. */
+export function bitbucketDelivery(
+  payload: unknown,
+  options: { eventKey?: string; uuid?: string; secret?: string; signature?: string | null } = {},
+): APIGatewayProxyEvent {
+  const body = jsonBody(payload);
+  const signature =
+    options.signature === undefined
+      ? githubSignature(body, options.secret ?? SECRET.bitbucket)
+      : options.signature;
+  return apiEvent({
+    provider: 'bitbucket',
+    headers: {
+      'Content-Type': 'application/json',
+      'User-Agent': 'Bitbucket-Webhooks/2.0',
+      'X-Event-Key': options.eventKey ?? 'repo:push',
+      'X-Request-UUID': options.uuid ?? 'afe2ff0b-29a6-4b52-9a1d-1d9e0c2b4c11',
+      'X-Hook-UUID': '{1a2b3c4d-0000-4000-8000-000000000001}',
+      ...(signature === null ? {} : { 'X-Hub-Signature': signature }),
+    },
+    body,
+  });
+}
+
+/** A Gitea delivery, or a Forgejo one (`forgejo`: its own headers next to Gitea's). */
+export function giteaDelivery(
+  payload: unknown,
+  options: {
+    event?: string;
+    delivery?: string;
+    secret?: string;
+    signature?: string | null;
+    forgejo?: boolean;
+  } = {},
+): APIGatewayProxyEvent {
+  const body = jsonBody(payload);
+  const signature =
+    options.signature === undefined
+      ? giteaSignature(body, options.secret ?? SECRET.gitea)
+      : options.signature;
+  const event = options.event ?? 'push';
+  const delivery = options.delivery ?? '5a4b2d8e-1f3c-4e6a-9b7d-0c2e4f6a8b1d';
+  const headers: Record<string, string> = {
+    'Content-Type': 'application/json',
+    'X-Gitea-Event': event,
+    'X-Gitea-Delivery': delivery,
+  };
+  if (signature !== null) headers['X-Gitea-Signature'] = signature;
+  if (options.forgejo) {
+    headers['X-Forgejo-Event'] = event;
+    headers['X-Forgejo-Delivery'] = delivery;
+    if (signature !== null) headers['X-Forgejo-Signature'] = signature;
+  }
+  return apiEvent({
+    provider: 'gitea',
+    headers,
+    body,
   });
 }
 

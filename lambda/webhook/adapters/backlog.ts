@@ -1,21 +1,57 @@
+import * as z from 'zod/mini';
 import {
   changedPathsOf,
+  commitFiles,
+  commitSha,
+  gitRef,
+  hostOf,
   isObject,
-  isSha,
   mediaType,
   type ParseResult,
   parsedPush,
   parseJson,
+  parsePayload,
   splitRef,
   type WebhookRequest,
+  webUrl,
   ZERO_SHA,
 } from '../push-event';
 
 /**
- * Backlog Git webhook deliveries: a form with one field, `payload`, holding JSON
- * `{before, after, ref, repository{name, url}, revisions[...]}`. Backlog names the repository
- * only by `name`; its project key is in the URL (`https://<space>/git/<PROJECT>/<repo>`).
- * Called only after the token was checked.
+ * A Backlog Git repository's web URL: `https://<space>.backlog.jp/git/<PROJECT>/<repo>`, or on
+ * Backlog Enterprise the same below the path the server is installed under, such as
+ * `http://backlog.example.jp:8969/backlog/git/<PROJECT>/<repo>` (Backlog Enterprise user guide,
+ * "Git": https://backlog.com/ja/enterprise-help/userguide/userguide1278).
+ */
+const BACKLOG_GIT_PATH = /^(?:\/[^/]+)*?\/git\/([^/]+)\/([^/]+?)(?:\.git)?\/?$/;
+
+const backlogRepositoryUrl = webUrl.check(
+  // zod runs this check even when the URL format check failed, so the URL may not parse.
+  z.refine(
+    (url) => URL.canParse(url) && BACKLOG_GIT_PATH.test(new URL(url).pathname),
+    'must be a Backlog Git repository URL',
+  ),
+);
+
+/**
+ * The fields of a Backlog Git webhook payload pushline reads ("Git Webhook":
+ * https://backlog.com/help/usersguide/git/userguide1710/).
+ */
+const BacklogPush = z.object({
+  ref: gitRef,
+  before: commitSha,
+  after: commitSha,
+  repository: z.object({ url: backlogRepositoryUrl }),
+  revisions: z.optional(
+    z.array(z.extend(commitFiles, { author: z.optional(z.object({ name: z.optional(z.string()) })) })),
+  ),
+});
+
+/**
+ * Backlog Git webhook deliveries (backlog.jp, backlog.com and Backlog Enterprise): a form with one
+ * field, `payload`, holding JSON `{before, after, ref, repository{name, url}, revisions[...]}`.
+ * Backlog names the repository only by `name`; its project key is in the URL. Called only after
+ * the token was checked.
  */
 export function parseBacklogPush(request: WebhookRequest): ParseResult {
   if (mediaType(request.headers) !== 'application/x-www-form-urlencoded')
@@ -25,44 +61,26 @@ export function parseBacklogPush(request: WebhookRequest): ParseResult {
   const body = parseJson(field);
   if (!isObject(body)) return { kind: 'invalid', reason: 'payload is not a JSON object' };
 
-  const repository = isObject(body.repository) ? backlogRepository(body.repository) : undefined;
-  if (!repository) return { kind: 'invalid', reason: 'repository.url must be a Backlog Git repository URL' };
-  const ref = splitRef(body.ref);
-  if (!ref) return { kind: 'invalid', reason: 'ref must be refs/heads/<branch> or refs/tags/<tag>' };
-  if (!isSha(body.before) || !isSha(body.after))
-    return { kind: 'invalid', reason: 'before and after must be 40-hex commit SHAs' };
-  const revisions = Array.isArray(body.revisions) ? body.revisions : [];
-  const changedPaths = revisions.length > 0 ? changedPathsOf(revisions) : undefined;
-  const last = revisions.at(-1);
-  const pusher =
-    isObject(last) && isObject(last.author) && typeof last.author.name === 'string'
-      ? last.author.name
-      : undefined;
+  const parsed = parsePayload(BacklogPush, body);
+  if ('reason' in parsed) return { kind: 'invalid', reason: parsed.reason };
+  const push = parsed.data;
+  const [, project, name] = BACKLOG_GIT_PATH.exec(new URL(push.repository.url).pathname) ?? [];
+  const repository = `${project}/${name}`;
+  const host = hostOf(push.repository.url);
+  const revisions = push.revisions ?? [];
   return parsedPush({
     provider: 'backlog',
+    host,
     repository,
-    ref: body.ref as string,
-    ...ref,
-    before: body.before,
-    after: body.after,
-    commit: body.after,
-    deleted: body.after === ZERO_SHA,
-    changedPaths,
-    // Backlog sends no delivery id; the push itself is the identity of a delivery.
-    deliveryId: `${repository}:${body.ref}:${body.before}:${body.after}`,
-    pusher,
+    ref: push.ref,
+    ...splitRef(push.ref),
+    before: push.before,
+    after: push.after,
+    commit: push.after,
+    deleted: push.after === ZERO_SHA,
+    changedPaths: revisions.length > 0 ? changedPathsOf(revisions) : undefined,
+    // Backlog sends no delivery id; the push itself (on its server) is the identity of a delivery.
+    deliveryId: `${host}/${repository}:${push.ref}:${push.before}:${push.after}`,
+    pusher: revisions.at(-1)?.author?.name,
   });
-}
-
-/** `PROJECT/repo` from `https://space.backlog.jp/git/PROJECT/repo`, falling back on nothing. */
-function backlogRepository(repository: Record<string, unknown>): string | undefined {
-  if (typeof repository.url !== 'string') return undefined;
-  let path: string;
-  try {
-    path = new URL(repository.url).pathname;
-  } catch {
-    return undefined;
-  }
-  const match = /^\/git\/([^/]+)\/([^/]+?)(?:\.git)?\/?$/.exec(path);
-  return match ? `${match[1]}/${match[2]}` : undefined;
 }

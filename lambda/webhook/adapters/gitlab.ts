@@ -1,19 +1,46 @@
+import * as z from 'zod/mini';
 import {
   changedPathsOf,
+  commitFiles,
+  commitSha,
+  gitRef,
+  hostOf,
   isObject,
-  isSha,
   mediaType,
+  nonEmpty,
   type ParseResult,
   parsedPush,
   parseJson,
+  parsePayload,
   splitRef,
   type WebhookRequest,
+  webUrl,
   ZERO_SHA,
 } from '../push-event';
 
 const PUSH_HOOKS: Record<string, string> = { 'Push Hook': 'push', 'Tag Push Hook': 'tag_push' };
 
-/** GitLab `Push Hook` and `Tag Push Hook` deliveries (JSON). Called only after the token was checked. */
+/**
+ * The fields of a GitLab push or tag push payload pushline reads ("Webhook events", push and tag
+ * events: https://docs.gitlab.com/user/project/integrations/webhook_events/). `project.web_url`
+ * names the server, so a self-managed instance's `group/project` never builds a gitlab.com one.
+ */
+const GitlabPush = z.object({
+  object_kind: z.string(),
+  ref: gitRef,
+  before: commitSha,
+  after: commitSha,
+  checkout_sha: z.nullish(commitSha),
+  commits: z.optional(z.array(commitFiles)),
+  total_commits_count: z.optional(z.number()),
+  user_username: z.optional(z.string()),
+  project: z.object({ path_with_namespace: nonEmpty, web_url: webUrl }),
+});
+
+/**
+ * GitLab (gitlab.com and self-managed) `Push Hook` and `Tag Push Hook` deliveries (JSON). Called
+ * only after the token was checked.
+ */
 export function parseGitlabPush(request: WebhookRequest): ParseResult {
   const hook = request.headers['x-gitlab-event'];
   if (!hook) return { kind: 'invalid', reason: 'missing X-Gitlab-Event header' };
@@ -26,37 +53,33 @@ export function parseGitlabPush(request: WebhookRequest): ParseResult {
   if (body.object_kind !== objectKind)
     return { kind: 'invalid', reason: `object_kind must be ${objectKind} for ${hook}` };
 
-  const repository = isObject(body.project) ? body.project.path_with_namespace : undefined;
-  if (typeof repository !== 'string' || repository.length === 0)
-    return { kind: 'invalid', reason: 'missing project.path_with_namespace' };
-  const ref = splitRef(body.ref);
-  if (!ref) return { kind: 'invalid', reason: 'ref must be refs/heads/<branch> or refs/tags/<tag>' };
-  if (!isSha(body.before) || !isSha(body.after))
-    return { kind: 'invalid', reason: 'before and after must be 40-hex commit SHAs' };
-  const deleted = body.after === ZERO_SHA;
+  const parsed = parsePayload(GitlabPush, body);
+  if ('reason' in parsed) return { kind: 'invalid', reason: parsed.reason };
+  const push = parsed.data;
+  const repository = push.project.path_with_namespace;
+  const deleted = push.after === ZERO_SHA;
   // For an annotated tag `after` is the tag object; checkout_sha is the commit it points to.
-  const commit = deleted ? body.after : (body.checkout_sha ?? body.after);
-  if (!isSha(commit)) return { kind: 'invalid', reason: 'checkout_sha must be a 40-hex commit SHA' };
-  const commits = Array.isArray(body.commits) ? body.commits : [];
-  const total = typeof body.total_commits_count === 'number' ? body.total_commits_count : commits.length;
+  const commit = deleted ? push.after : (push.checkout_sha ?? push.after);
+  const commits = push.commits ?? [];
+  const total = push.total_commits_count ?? commits.length;
   // GitLab lists at most 20 commits; when it left some out, the changed paths are not known.
   const changedPaths = commits.length > 0 && total <= commits.length ? changedPathsOf(commits) : undefined;
-  const pusher = typeof body.user_username === 'string' ? body.user_username : undefined;
   const deliveryId =
     request.headers['idempotency-key'] ??
     request.headers['x-gitlab-event-uuid'] ??
-    `${repository}:${body.ref}:${body.before}:${body.after}`;
+    `${repository}:${push.ref}:${push.before}:${push.after}`;
   return parsedPush({
     provider: 'gitlab',
+    host: hostOf(push.project.web_url),
     repository,
-    ref: body.ref as string,
-    ...ref,
-    before: body.before,
-    after: body.after,
+    ref: push.ref,
+    ...splitRef(push.ref),
+    before: push.before,
+    after: push.after,
     commit,
     deleted,
     changedPaths,
     deliveryId,
-    pusher,
+    pusher: push.user_username,
   });
 }
