@@ -38,6 +38,8 @@ export function demoConfigYaml(
     '    source:',
     '      provider: backlog',
     '      repository: DEMO/app',
+    // The deliveries name the Backlog space's web host; the clone URL is the local sshd.
+    `      host: ${new URL(DEMO_BACKLOG_URL).hostname}`,
     `      cloneUrl: ${JSON.stringify(sshd.cloneUrl(barePath))}`,
     `      knownHosts: [${JSON.stringify(sshd.knownHostsLine)}]`,
     '    branches: [main]',
