@@ -39,6 +39,8 @@ export function demoConfigYaml(
     '      provider: backlog',
     '      repository: DEMO/app',
     `      cloneUrl: ${JSON.stringify(sshd.cloneUrl(barePath))}`,
+    // The clone comes from the local sshd, the deliveries from the space the payload names.
+    `      host: ${new URL(DEMO_BACKLOG_URL).hostname}`,
     `      knownHosts: [${JSON.stringify(sshd.knownHostsLine)}]`,
     '    branches: [main]',
     '    docker:',

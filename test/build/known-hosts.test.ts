@@ -122,3 +122,12 @@ test('GIVEN a Backlog Enterprise repository cloned over port 8972 WHEN resolved 
     'no key for [backlog.example.jp]:8972',
   );
 });
+
+test('GIVEN a Bitbucket Cloud repository with no knownHosts WHEN resolved THEN it gets the bitbucket preset, which covers bitbucket.org', () => {
+  const resolved = resolveKnownHosts({
+    provider: 'bitbucket',
+    repository: 'team/app',
+    cloneUrl: 'git@bitbucket.org:team/app.git',
+  });
+  expect(resolved).toEqual({ lines: KNOWN_HOSTS_PRESET_LINES.bitbucket, preset: 'bitbucket' });
+});
