@@ -41,6 +41,8 @@ export function demoConfigYaml(
     // The deliveries name the Backlog space's web host; the clone URL is the local sshd.
     `      host: ${new URL(DEMO_BACKLOG_URL).hostname}`,
     `      cloneUrl: ${JSON.stringify(sshd.cloneUrl(barePath))}`,
+    // The clone comes from the local sshd, the deliveries from the space the payload names.
+    `      host: ${new URL(DEMO_BACKLOG_URL).hostname}`,
     `      knownHosts: [${JSON.stringify(sshd.knownHostsLine)}]`,
     '    branches: [main]',
     '    docker:',

@@ -86,3 +86,20 @@ test('GIVEN a host with a scheme WHEN validated THEN the error says to give the 
     ),
   ).toEqual([expect.stringContaining('source.host: must be a host name such as github.example.co.jp')]);
 });
+
+test.each([
+  [
+    'a Gitea repository',
+    '{ provider: gitea, repository: team/app, cloneUrl: "git@gitea.example.com:team/app.git" }',
+    'gitea.example.com',
+  ],
+  [
+    'a Backlog Enterprise repository',
+    '{ provider: backlog, repository: SHOP/api, cloneUrl: "ssh://git@backlog.example.jp:8972/SHOP/api.git" }',
+    'backlog.example.jp',
+  ],
+])('GIVEN %s without knownHosts WHEN validated THEN its host keys are required', (_name, source, host) => {
+  expect(problemsOf(config(source))).toEqual([
+    expect.stringContaining(`source.knownHosts: is required for the self-hosted server ${host}`),
+  ]);
+});

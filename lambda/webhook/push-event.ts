@@ -27,7 +27,7 @@ export interface PushEvent {
    * repositories.
    */
   readonly host: string;
-  /** Backlog `PROJECT/repo`, GitHub `owner/name`, GitLab `group/project`. */
+  /** Backlog `PROJECT/repo`, GitHub `owner/name`, GitLab `group/project`, Bitbucket `workspace/repo`, Gitea `owner/name`. */
   readonly repository: string;
   /** The full ref, `refs/heads/main` or `refs/tags/v1.0.0`. */
   readonly ref: string;

@@ -12,7 +12,7 @@ export interface WebhookRoute {
   readonly provider: WebhookProvider;
   /** The Git server's host name as the payload's repository URLs give it (`github.com`, `ghes.example.co.jp`). */
   readonly host: string;
-  /** The identity in the webhook: Backlog `PROJECT/repo`, GitHub `owner/name`, GitLab `group/project`. */
+  /** The identity in the webhook: Backlog `PROJECT/repo`, GitHub `owner/name`, GitLab `group/project`, Bitbucket `workspace/repo`, Gitea `owner/name`. */
   readonly repository: string;
   readonly cloneUrl: string;
   readonly branches: readonly string[];

@@ -123,9 +123,11 @@ const SourceSchema = z.strictObject({
     .string()
     .regex(/^[^\s/]+(\/[^\s/]+)+$/, {
       error:
-        'must be the identity the webhook sends: Backlog PROJECT/repo, GitHub owner/name, GitLab group/project',
+        'must be the identity the webhook sends: Backlog PROJECT/repo, GitHub owner/name, GitLab group/project, Bitbucket workspace/repo, Gitea owner/name',
     })
-    .describe('Identity in the webhook: Backlog PROJECT/repo, GitHub owner/name, GitLab group/project'),
+    .describe(
+      'Identity in the webhook: Backlog PROJECT/repo, GitHub owner/name, GitLab group/project, Bitbucket workspace/repo, Gitea owner/name',
+    ),
   cloneUrl: z
     .string()
     .regex(/^(ssh:\/\/\S+|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:\S+)$/, {

@@ -18,10 +18,11 @@ const PUBLISHED_FINGERPRINTS = {
     'SHA256:p2QAMXNIC1TJYWeIOttrVc98/R1BUFWu3/LiyKgUfQM',
     'SHA256:uNiVztksCsDhcc0u9e8BujQXVUpKZIDTMczCvj3tD2s',
   ],
-  // Atlassian, "Set up additional SSH keys" (SSH host keys) and the 2023-05-15 host key change post.
+  // Atlassian: "Set up additional SSH keys" (ECDSA, Ed25519) and its knowledge-base article on the host's RSA key.
   bitbucket: [
     'SHA256:FC73VB6C4OQLSCrjEayhMp9UMxS97caD/Yyi2bhW/J0',
     'SHA256:ybgmFkzwOSotHTHLJgHO0QN8L0xErw6vd0VhFA9m3SM',
+    'SHA256:46OSHA1Rmj8E8ERTC6xkNcmGOw9oFxYr0WF6zWW8l1E',
   ],
   gitlab: [
     'SHA256:eUXGGm1YGsMAS7vkcx6JOJdOGHPem5gQp4taiCfCLB8',
@@ -121,4 +122,13 @@ test('GIVEN a Backlog Enterprise repository cloned over port 8972 WHEN resolved 
   expect(resolveKnownHosts({ ...source, knownHosts: [`backlog.example.jp ${key}`] }).problem).toContain(
     'no key for [backlog.example.jp]:8972',
   );
+});
+
+test('GIVEN a Bitbucket Cloud repository with no knownHosts WHEN resolved THEN it gets the bitbucket preset, which covers bitbucket.org', () => {
+  const resolved = resolveKnownHosts({
+    provider: 'bitbucket',
+    repository: 'team/app',
+    cloneUrl: 'git@bitbucket.org:team/app.git',
+  });
+  expect(resolved).toEqual({ lines: KNOWN_HOSTS_PRESET_LINES.bitbucket, preset: 'bitbucket' });
 });

@@ -56,6 +56,14 @@ function mutate(doc: unknown, path: (string | number)[], replacement: unknown): 
 
 const SHA = /^[0-9a-f]{40}$/;
 
+/** The delivery with one byte of its body changed after signing, handed over base64-encoded. */
+function withByteFlipped(event: APIGatewayProxyEvent, position: number, flip: number): APIGatewayProxyEvent {
+  const body = Buffer.from(event.body ?? '', 'utf8');
+  const at = position % body.length;
+  body[at] = (body[at] ?? 0) ^ flip;
+  return { ...event, body: body.toString('base64'), isBase64Encoded: true };
+}
+
 async function deliver(event: APIGatewayProxyEvent) {
   webhook.codebuild.resetHistory();
   const result = await webhook.handler(event, LAMBDA_CONTEXT);
@@ -152,15 +160,25 @@ describe('webhook function under random input', () => {
   )(
     'GIVEN a signed GitHub delivery with one byte changed after signing WHEN delivered THEN 401 and no build',
     async (real, form, position, flip) => {
-      const event = githubDelivery(real.payload, { form });
-      const body = Buffer.from(event.body ?? '', 'utf8');
-      const at = position % body.length;
-      body[at] = (body[at] ?? 0) ^ flip;
-      const { result, calls } = await deliver({
-        ...event,
-        body: body.toString('base64'),
-        isBase64Encoded: true,
-      });
+      const { result, calls } = await deliver(
+        withByteFlipped(githubDelivery(real.payload, { form }), position, flip),
+      );
+
+      expect(result.statusCode).toBe(401);
+      expect(calls).toHaveLength(0);
+    },
+  );
+
+  test.prop([fc.constantFrom('bitbucket', 'gitea', 'forgejo'), fc.nat(), fc.integer({ min: 1, max: 255 })], {
+    numRuns: 200,
+  })(
+    'GIVEN a signed Bitbucket, Gitea or Forgejo delivery with one byte changed after signing WHEN delivered THEN 401 and no build',
+    async (host, position, flip) => {
+      const event =
+        host === 'bitbucket'
+          ? bitbucketDelivery(fixture('bitbucket', 'repo-push.json'))
+          : giteaDelivery(fixture('gitea', 'push.json'), { forgejo: host === 'forgejo' });
+      const { result, calls } = await deliver(withByteFlipped(event, position, flip));
 
       expect(result.statusCode).toBe(401);
       expect(calls).toHaveLength(0);
