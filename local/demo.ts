@@ -38,8 +38,6 @@ export function demoConfigYaml(
     '    source:',
     '      provider: backlog',
     '      repository: DEMO/app',
-    // The deliveries name the Backlog space's web host; the clone URL is the local sshd.
-    `      host: ${new URL(DEMO_BACKLOG_URL).hostname}`,
     `      cloneUrl: ${JSON.stringify(sshd.cloneUrl(barePath))}`,
     // The clone comes from the local sshd, the deliveries from the space the payload names.
     `      host: ${new URL(DEMO_BACKLOG_URL).hostname}`,
