@@ -1,6 +1,6 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { boundedClientConfig } from '../webhook/client-config';
 import { githubHooksApi } from './github-hooks-api';
 import { reconcile } from './reconcile';
@@ -10,16 +10,14 @@ import { reconcile } from './reconcile';
  * provider-token secret's `github` value; without one it logs a warning and does nothing.
  */
 
-const settings = z
-  .object({
-    TOKEN_SECRET_ARN: z.string().min(1),
-    WEBHOOK_URL: z.url(),
-    GITHUB_API_URL: z.url().default('https://api.github.com'),
-    REPOSITORIES: z.string().transform((s) => z.array(z.string()).parse(JSON.parse(s))),
-    LOOKBACK_MINUTES: z.coerce.number().int().positive().default(360),
-    MAX_ATTEMPTS: z.coerce.number().int().positive().default(5),
-  })
-  .parse(process.env);
+const settings = {
+  tokenSecretArn: required('TOKEN_SECRET_ARN'),
+  webhookUrl: required('WEBHOOK_URL'),
+  githubApiUrl: process.env.GITHUB_API_URL || 'https://api.github.com',
+  repositories: z.array(z.string()).parse(JSON.parse(required('REPOSITORIES'))),
+  lookbackMs: positive('LOOKBACK_MINUTES', 360) * 60_000,
+  maxAttempts: positive('MAX_ATTEMPTS', 5),
+};
 
 const logger = new Logger({ serviceName: 'pushline-github-redelivery' });
 const secretsManager = new SecretsManagerClient(boundedClientConfig());
@@ -31,11 +29,11 @@ export async function handler(): Promise<void> {
     return;
   }
   const reports = await reconcile(
-    githubHooksApi(settings.GITHUB_API_URL, token),
-    settings.REPOSITORIES,
-    settings.WEBHOOK_URL,
+    githubHooksApi(settings.githubApiUrl, token),
+    settings.repositories,
+    settings.webhookUrl,
     Date.now(),
-    { lookbackMs: settings.LOOKBACK_MINUTES * 60_000, maxAttempts: settings.MAX_ATTEMPTS },
+    { lookbackMs: settings.lookbackMs, maxAttempts: settings.maxAttempts },
   );
   for (const report of reports) {
     if (report.error) logger.error('could not reconcile the repository', { ...report });
@@ -46,9 +44,7 @@ export async function handler(): Promise<void> {
 }
 
 async function githubToken(): Promise<string | undefined> {
-  const result = await secretsManager.send(
-    new GetSecretValueCommand({ SecretId: settings.TOKEN_SECRET_ARN }),
-  );
+  const result = await secretsManager.send(new GetSecretValueCommand({ SecretId: settings.tokenSecretArn }));
   try {
     const value: unknown = JSON.parse(result.SecretString ?? '{}');
     const github = (value as { github?: unknown } | null)?.github;
@@ -56,4 +52,17 @@ async function githubToken(): Promise<string | undefined> {
   } catch {
     return undefined;
   }
+}
+
+function required(name: string): string {
+  const value = process.env[name];
+  if (!value) throw new Error(`${name} is not set`);
+  return value;
+}
+
+function positive(name: string, fallback: number): number {
+  const value = Number(process.env[name] ?? fallback);
+  if (!Number.isInteger(value) || value < 1)
+    throw new Error(`${name} must be a positive integer, got ${process.env[name]}`);
+  return value;
 }

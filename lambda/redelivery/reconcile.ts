@@ -1,4 +1,5 @@
-import { z } from 'zod';
+// zod/mini: the same schemas at a fraction of the bundle (the full zod adds about 440 KB here).
+import * as z from 'zod/mini';
 
 /**
  * The GitHub redelivery reconciler, without HTTP: GitHub never redelivers a failed delivery by
@@ -25,7 +26,7 @@ export type HookDelivery = z.infer<typeof HookDeliverySchema>;
 /** One entry of "List repository webhooks" (only the fields used). */
 export const RepositoryHookSchema = z.object({
   id: z.number(),
-  config: z.object({ url: z.string().optional() }),
+  config: z.object({ url: z.optional(z.string()) }),
 });
 
 export interface RedeliveryPolicy {
