@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 
 /** The benchmarks `npm run bench` runs, one after the other, each in its own process. */
-const BENCHMARKS = ['webhook.ts', 'pipeline.ts', 'build.ts'];
+const BENCHMARKS = ['webhook.ts', 'webhook-load.ts', 'pipeline.ts', 'build.ts'];
 
 let failed = false;
 for (const script of BENCHMARKS) {

@@ -1,10 +1,11 @@
-import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { expandCidrs } from './config/cidr-presets';
 import type { PipelineConfig } from './config/schema';
 import { sourceHost } from './config/source-host';
 import { ArtifactBucket } from './constructs/artifact-bucket';
+import { GithubRedelivery } from './constructs/github-redelivery';
 import { PullThroughCache } from './constructs/pull-through-cache';
 import { WebhookReceiver, type WebhookRoute } from './constructs/webhook-receiver';
 import { buildProjectName } from './resource-names';
@@ -23,6 +24,8 @@ export class SharedStack extends Stack {
   public readonly webhooks: WebhookReceiver;
   /** The ECR pull-through cache rules, when the config has any. */
   public readonly pullThroughCache?: PullThroughCache;
+  /** The scheduled GitHub redelivery, when `webhook.githubRedelivery` is set and GitHub repositories exist. */
+  public readonly githubRedelivery?: GithubRedelivery;
 
   constructor(scope: Construct, id: string, props: SharedStackProps) {
     super(scope, id, props);
@@ -68,6 +71,26 @@ export class SharedStack extends Stack {
       value: this.webhooks.deadLetterQueue.queueUrl,
       description: 'Builds that could not be started after every retry; see README "Webhooks" to redrive',
     });
+
+    const githubRepositories = config.repositories
+      .filter((r) => r.source.provider === 'github')
+      .map((r) => r.source.repository);
+    const redelivery = config.webhook.githubRedelivery;
+    if (redelivery && githubRepositories.length > 0) {
+      this.githubRedelivery = new GithubRedelivery(this, 'GithubRedelivery', {
+        repositories: [...new Set(githubRepositories)],
+        webhookUrl: this.webhooks.urlFor('github'),
+        interval: Duration.minutes(redelivery.intervalMinutes),
+        lookback: Duration.minutes(Math.round(redelivery.lookbackHours * 60)),
+        maxAttempts: redelivery.maxAttempts,
+        logRetention: config.webhook.logRetentionDays as RetentionDays,
+      });
+      new CfnOutput(this, 'GithubRedeliveryTokenSecretName', {
+        value: this.githubRedelivery.tokenSecret.secretName,
+        description:
+          'Put {"github": "<token with webhook read/write>"} here for failed GitHub deliveries to be redelivered',
+      });
+    }
   }
 }
 

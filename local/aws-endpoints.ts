@@ -19,14 +19,16 @@ export type LocalAwsService = (typeof LOCAL_AWS_SERVICES)[number];
 
 /**
  * How a faulty service answers every request: an HTTP 500, a throttling error, no listener at all
- * (connection refused), a connection accepted and never answered, or a 200 whose body is not the
- * service's JSON.
+ * (connection refused), a connection accepted and never answered, a request carried out whose
+ * answer never arrives (the write happened, the caller cannot know), or a 200 whose body is not
+ * the service's JSON.
  */
 export const AWS_FAULTS = [
   'http-500',
   'throttling',
   'connection-refused',
   'never-answers',
+  'answer-lost',
   'malformed',
 ] as const;
 export type AwsFault = (typeof AWS_FAULTS)[number];
@@ -187,31 +189,40 @@ export async function startLocalAwsEndpoints(
         : 'application/x-amz-json-1.0';
     const text = Buffer.concat(chunks).toString('utf8');
     const fault = faults.get(service);
-    if (fault === 'never-answers') {
+    const hang = () => {
       hanging.add(res);
       res.on('close', () => hanging.delete(res));
-      return;
-    }
+    };
+    if (fault === 'never-answers') return hang();
     if (fault === 'malformed') {
       res.writeHead(200, { 'content-type': contentType }).end('<html><body>502 Bad Gateway</body></html>');
       return;
     }
+    let answer: { status: number; headers: Record<string, string>; body: string | Buffer };
     try {
       if (fault === 'http-500') throw new AwsServiceError('InternalFailure', 'injected fault', 500);
       if (fault === 'throttling')
         throw new AwsServiceError('ThrottlingException', 'Rate exceeded (injected)');
-      if (service === 'dynamodb') return await dynamo.forward(target, text, req, res);
-      const operation = operations[target];
-      if (!operation) throw new AwsServiceError('UnknownOperationException', `not served locally: ${target}`);
-      const output = await operation(text ? (JSON.parse(text) as JsonBody) : {});
-      res.writeHead(200, { 'content-type': contentType }).end(JSON.stringify(output));
+      if (service === 'dynamodb') {
+        answer = await dynamo.forward(target, text, req);
+      } else {
+        const operation = operations[target];
+        if (!operation)
+          throw new AwsServiceError('UnknownOperationException', `not served locally: ${target}`);
+        const output = await operation(text ? (JSON.parse(text) as JsonBody) : {});
+        answer = { status: 200, headers: { 'content-type': contentType }, body: JSON.stringify(output) };
+      }
     } catch (err) {
       const error =
         err instanceof AwsServiceError ? err : new AwsServiceError('InternalFailure', String(err), 500);
-      res
-        .writeHead(error.status, { 'content-type': contentType, 'x-amzn-errortype': error.type })
-        .end(JSON.stringify({ __type: error.type, message: error.message }));
+      answer = {
+        status: error.status,
+        headers: { 'content-type': contentType, 'x-amzn-errortype': error.type },
+        body: JSON.stringify({ __type: error.type, message: error.message }),
+      };
     }
+    if (fault === 'answer-lost') return hang();
+    res.writeHead(answer.status, answer.headers).end(answer.body);
   }
 
   const listeners = new Map<LocalAwsService, { server: Server; port: number }>();
@@ -258,7 +269,7 @@ export async function startLocalAwsEndpoints(
       const before = faults.get(service);
       if (fault) faults.set(service, fault);
       else faults.delete(service);
-      if (before === 'never-answers' && fault !== 'never-answers') {
+      if ((before === 'never-answers' || before === 'answer-lost') && fault !== before) {
         for (const res of hanging) res.destroy();
       }
       if (fault === 'connection-refused' && before !== fault) await unlisten(service);
@@ -309,7 +320,11 @@ async function startDynamo() {
       }),
     ).then((r) => r.text());
   return {
-    async forward(target: string, body: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    async forward(
+      target: string,
+      body: string,
+      req: IncomingMessage,
+    ): Promise<{ status: number; headers: Record<string, string>; body: Buffer }> {
       const tableName = body ? (JSON.parse(body) as { TableName?: unknown }).TableName : undefined;
       if (typeof tableName === 'string') {
         if (!tables.has(tableName)) tables.set(tableName, createTable(tableName));
@@ -321,7 +336,7 @@ async function startDynamo() {
         const value = answer.headers.get(name);
         if (value) headers[name] = value;
       }
-      res.writeHead(answer.status, headers).end(Buffer.from(await answer.arrayBuffer()));
+      return { status: answer.status, headers, body: Buffer.from(await answer.arrayBuffer()) };
     },
     close: () =>
       new Promise<void>((resolve) => {

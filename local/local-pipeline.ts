@@ -189,7 +189,8 @@ export async function startLocalPipeline(options: LocalPipelineOptions): Promise
     const timed: ProxyHandler = async (event) => {
       const started = performance.now();
       try {
-        return await handler(event, lambdaContext(`${config.name}-webhook`, 29_000));
+        // 10 s: the webhook function's Timeout in the template (WebhookReceiver).
+        return await handler(event, lambdaContext(`${config.name}-webhook`, 10_000));
       } finally {
         webhookDurations.push(performance.now() - started);
       }

@@ -165,7 +165,10 @@ const startBuildsOnce = settings.idempotencyTable
       {
         persistenceStore: new DynamoDBPersistenceLayer({
           tableName: settings.idempotencyTable,
-          awsSdkV3Client: new DynamoDBClient(clientConfig),
+          // One try only: a PutItem whose answer is lost (a timeout) may have written the record, and
+          // the SDK's retry would then find its own record "in progress" and build nothing. Without a
+          // retry the builds start without the table instead (a possible duplicate, never a loss).
+          awsSdkV3Client: new DynamoDBClient({ ...clientConfig, maxAttempts: 1 }),
         }),
         config: idempotencyConfig,
       },

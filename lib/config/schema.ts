@@ -456,6 +456,27 @@ export const PipelineConfigSchema = z.strictObject({
         .describe(
           "Set API Gateway's account-wide CloudWatch Logs role in this account and region (kept on stack deletion). false where the account already manages it",
         ),
+      githubRedelivery: z
+        .strictObject({
+          intervalMinutes: z.number().int().min(1).max(1440).default(15).describe('How often to look'),
+          lookbackHours: z
+            .number()
+            .positive()
+            .max(72)
+            .default(6)
+            .describe('How far back to redeliver (GitHub keeps deliveries 3 days)'),
+          maxAttempts: z
+            .number()
+            .int()
+            .min(1)
+            .max(20)
+            .default(5)
+            .describe('Failed attempts of one push before it is left to a person'),
+        })
+        .optional()
+        .describe(
+          'Redeliver failed GitHub deliveries on a schedule (needs a GitHub token in the provider-token secret)',
+        ),
     })
     .describe('The webhook receiver shared by every repository'),
   pullThroughCache: z

@@ -12,8 +12,8 @@ import { fixture, githubDelivery, SECRET } from './support';
 /**
  * The fault-injection matrix: the bundled function from `cdk synth`, as a warm Lambda instance in
  * its own process, against local AWS endpoints of which one at a time fails in each way a service
- * can (HTTP 500, throttling, connection refused, accepts and never answers, an answer that is not
- * its JSON). For every cell a valid push, a redelivery of it and a forged delivery: the answer,
+ * can (HTTP 500, throttling, connection refused, accepts and never answers, does the work but its
+ * answer never arrives, an answer that is not its JSON). For every cell a valid push, a redelivery of it and a forged delivery: the answer,
  * how long it took, and that the push ends as exactly one build or one queued request (at most
  * one duplicate StartBuild while the delivery table is down), never none.
  *
@@ -104,9 +104,16 @@ describe.each(['secretsmanager', 'dynamodb', 'codebuild', 'sqs'] as const)(
           statuses: [202, 202, 401],
         });
         for (const answer of [first, again, refused]) expect(answer.elapsedMs).toBeLessThan(SHORT_BOUND_MS);
-        expect(kept.builds + kept.queued).toBe(1);
-        // Only without the delivery table may the redelivery reach CodeBuild again (its token collapses it).
-        expect(kept.startBuildCalls).toBeLessThanOrEqual(service === 'dynamodb' ? 2 : 1);
+        // Kept, and at most once more where the service may have acted on a request whose answer was
+        // lost (a build started and also queued: the retry's idempotency token collapses them).
+        expect(kept.builds + kept.queued).toBeGreaterThanOrEqual(1);
+        expect(kept.builds + kept.queued).toBeLessThanOrEqual(
+          service === 'codebuild' && fault === 'answer-lost' ? 2 : 1,
+        );
+        // Only without the delivery table, or when the SDK retried a StartBuild whose answer was lost,
+        // may CodeBuild be asked again; the same idempotency token collapses it.
+        const repeatable = service === 'dynamodb' || (service === 'codebuild' && fault === 'answer-lost');
+        expect(kept.startBuildCalls).toBeLessThanOrEqual(repeatable ? 2 : 1);
         expect(fate(`${id}-forged`)).toEqual({ builds: 0, startBuildCalls: 0, queued: 0 });
       }
       process.stdout.write(`fault matrix, ${service}:\n  ${rows.join('\n  ')}\n`);
