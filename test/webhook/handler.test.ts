@@ -24,7 +24,11 @@ function env(name: string, value: string) {
 }
 
 /** The push's receive time (epoch ms) that orders artifact writes; its value is the function's clock. */
-const PUSH_RECEIVED_AT = { name: 'PUSH_RECEIVED_AT', value: expect.stringMatching(/^\d{13}$/), type: 'PLAINTEXT' };
+const PUSH_RECEIVED_AT = {
+  name: 'PUSH_RECEIVED_AT',
+  value: expect.stringMatching(/^\d{13}$/),
+  type: 'PLAINTEXT',
+};
 
 describe('webhook function: pushes that build', () => {
   test('GIVEN a signed GitHub push to a configured branch WHEN delivered THEN 202 and exactly one StartBuild of the pushed SHA', async () => {
