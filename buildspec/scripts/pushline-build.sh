@@ -420,7 +420,10 @@ upload_artifact_to_s3() {
       [[ "$recorded_time" =~ ^[0-9]+$ ]] || recorded_time=0
       [[ "$recorded_commit" != None ]] || recorded_commit=""
       condition=(--if-match "$etag")
-    elif grep -qE '\(404\)|Not Found' "$errors"; then
+    elif grep -qE '\((404|403)\)|Not Found|Forbidden' "$errors"; then
+      # No artifact yet. The build role may read its own key but not list the bucket, and then S3
+      # answers a missing key with 403 rather than 404 (S3 API Reference, HeadObject). Were the key
+      # there after all, the If-None-Match write below would fail and nothing would be overwritten.
       recorded_time="" recorded_commit=""
       condition=(--if-none-match '*')
     else

@@ -461,7 +461,8 @@ store_object() {
 case $command in
 head-object)
   if [[ ! -f "$object" ]]; then
-    echo "An error occurred (404) when calling the HeadObject operation: Not Found" >&2
+    # What the build role gets for a missing key: it may not list the bucket (S3 API Reference, HeadObject).
+    echo "An error occurred (403) when calling the HeadObject operation: Forbidden" >&2
     exit 254
   fi
   printf '%s\\t%s\\t%s\\n' "$(etag)" "$(sed -n 1p "$object.meta")" "$(sed -n 2p "$object.meta")"
