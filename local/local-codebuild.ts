@@ -109,6 +109,8 @@ export class LocalCodeBuild {
         ...project.environment,
         PUSHLINE_WORK_DIR: `${this.options.workRoot}/${build.id.replace(/[^A-Za-z0-9_-]/g, '_')}`,
         CODEBUILD_BUILD_ID: build.id,
+        // As CodeBuild sets it: when the build was started, epoch milliseconds.
+        CODEBUILD_START_TIME: String(Math.round(build.startTime * 1000)),
         ...overrides,
       },
       onLog: (line) => {

@@ -543,6 +543,13 @@ describe('which push an artifact holds when builds finish out of order', () => {
     expect(deployedImage()).toBe(`${REPO_URI}:${NEWER.sha}`);
   });
 
+  test('GIVEN a build started at once (no PUSH_RECEIVED_AT) and a newer queued one WHEN the older finishes last THEN CodeBuild’s start time orders it, and it yields', () => {
+    expect(finish(NEWER).status).toBe(0);
+    const older = finish(OLDER, { PUSH_RECEIVED_AT: '', CODEBUILD_START_TIME: OLDER.time });
+    expect(older.stderr).toContain(`received at ${NEWER.time}; this build's push: ${OLDER.time}`);
+    expect(deployedImage()).toBe(`${REPO_URI}:${NEWER.sha}`);
+  });
+
   test('GIVEN the same push built again (a retried build) WHEN it finishes THEN it may rewrite its own artifact', () => {
     expect(finish(NEWER).status).toBe(0);
     expect(finish(NEWER).status).toBe(0);
