@@ -1,10 +1,11 @@
-import { writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../lib/config/load';
 import { AwsServiceError } from './aws-endpoints';
 import { printEndpoints, progressLine, retryLine } from './console-output';
-import { makeDeployKey, type SshDaemon, startSshd } from './daemons';
-import type { BuildProgress } from './local-codebuild';
+import { makeDeployKey, type SshDaemon, startSshd, TOOL_PATHS } from './daemons';
+import type { BuildProgress, LocalCodeBuildOptions } from './local-codebuild';
 import type { LocalPipeline } from './local-pipeline';
 import { startLocalPipeline } from './local-pipeline';
 import type { RetryEvent } from './local-retry-queue';
@@ -124,6 +125,7 @@ export async function startDemoWorld(
   options: Pick<DemoOptions, 'print' | 'onBuildLog' | 'registerStop'> & {
     onProgress?: (p: BuildProgress) => void;
     onRetry?: (event: RetryEvent) => void;
+    holdBuild?: LocalCodeBuildOptions['holdBuild'];
   },
 ): Promise<DemoWorld> {
   const deployKey = makeDeployKey(workDir, 'pushline-demo');
@@ -145,6 +147,7 @@ export async function startDemoWorld(
       onProgress: options.onProgress,
       onBuildLog: options.onBuildLog,
       onRetry: options.onRetry,
+      holdBuild: options.holdBuild,
       registerStop: options.registerStop,
     });
     const running = pipeline;
@@ -173,12 +176,28 @@ export async function startDemoWorld(
  */
 export async function runDemo(options: DemoOptions): Promise<number> {
   const { print } = options;
+  // The build of push 1 waits until the build of push 2 has finished, so the older push's build
+  // finishes last: the artifact must still hold push 2 (README, "Which commit deploys").
+  let firstCommit = '';
+  let releaseFirstBuild = () => {};
+  const laterBuildFinished = new Promise<void>((resolve) => {
+    releaseFirstBuild = resolve;
+  });
   const world = await startDemoWorld(options.workDir, {
     ...options,
-    onProgress: (p) => print(progressLine(p)),
+    onProgress: (p) => {
+      print(progressLine(p));
+      if ((p.stage === 'done' || p.stage === 'failed') && p.commitSha !== firstCommit) releaseFirstBuild();
+    },
     onRetry: (r) => print(retryLine(r)),
+    holdBuild: ({ commitSha }) => {
+      if (commitSha !== firstCommit) return undefined;
+      print(`build of push 1 held until the build of push 2 has finished`);
+      return laterBuildFinished;
+    },
   });
   const { pipeline, repo } = world;
+  firstCommit = repo.firstCommit;
   try {
     printEndpoints(pipeline, print);
     const started = Date.now();
@@ -223,6 +242,10 @@ export async function runDemo(options: DemoOptions): Promise<number> {
           ` (short tag ${image.sha.slice(0, 12)} ${image.short ? 'present' : 'MISSING'})`,
       );
     }
+    const deployed = deployedCommit(pipeline.artifactDir);
+    print(
+      `artifact artifacts/demo-app/deploy.zip: ${deployed === second ? 'push 2' : deployed === first ? 'push 1' : 'none'} (${deployed ?? '-'}), though push 1's build finished last`,
+    );
     const webhookMs = pipeline.webhookDurations.reduce((a, b) => a + b, 0);
     print(
       `builds: ${pipeline.endpoints.builds.size}; both pushes to both images ${(elapsed / 1000).toFixed(1)} s, ` +
@@ -236,10 +259,23 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       forged.status === 401 &&
       forgedBuilds === 0 &&
       pipeline.endpoints.builds.size === 2 &&
-      images.every((i) => i.full && i.short);
+      images.every((i) => i.full && i.short) &&
+      deployed === second;
     print(ok ? 'demo: OK' : 'demo: FAILED');
     return ok ? 0 : 1;
   } finally {
     await world.stop();
   }
+}
+
+/** The commit whose image the demo repository's deploy artifact names, if there is one. */
+function deployedCommit(artifactDir: string): string | undefined {
+  const zip = join(artifactDir, 'artifacts', 'demo-app', 'deploy.zip');
+  if (!existsSync(zip)) return undefined;
+  const detail = JSON.parse(
+    execFileSync(TOOL_PATHS.unzip, ['-p', zip, 'imageDetail.json'], { encoding: 'utf8' }),
+  ) as {
+    ImageURI: string;
+  };
+  return detail.ImageURI.split(':').pop();
 }

@@ -29,6 +29,15 @@ export interface LocalCodeBuildOptions {
   readonly workRoot: string;
   readonly onProgress?: (progress: BuildProgress) => void;
   readonly onLog?: (projectName: string, line: string) => void;
+  /**
+   * Holds a build back before it enters its project's queue until the promise settles (undefined:
+   * no hold), so that a later build can finish first, as CodeBuild's concurrent builds may.
+   * @default no build is held
+   */
+  readonly holdBuild?: (build: {
+    readonly buildId: string;
+    readonly commitSha: string;
+  }) => Promise<void> | undefined;
 }
 
 /** Lines of the build log that move a build to its next stage. */
@@ -66,9 +75,13 @@ export class LocalCodeBuild {
     const commitSha = overrides.COMMIT_SHA ?? '';
     this.report({ buildId: build.id, projectName: project.projectName, commitSha, stage: 'queued' });
     this.pending += 1;
-    const previous = this.queues.get(project.projectName) ?? Promise.resolve();
-    const next = previous.then(() => this.run(project, build, overrides, commitSha));
-    this.queues.set(project.projectName, next);
+    const hold = this.options.holdBuild?.({ buildId: build.id, commitSha }) ?? Promise.resolve();
+    const next = hold.then(() => {
+      const previous = this.queues.get(project.projectName) ?? Promise.resolve();
+      const queued = previous.then(() => this.run(project, build, overrides, commitSha));
+      this.queues.set(project.projectName, queued);
+      return queued;
+    });
     void next.finally(() => {
       this.pending -= 1;
       if (this.pending === 0) for (const resolve of this.drained.splice(0)) resolve();
@@ -96,6 +109,8 @@ export class LocalCodeBuild {
         ...project.environment,
         PUSHLINE_WORK_DIR: `${this.options.workRoot}/${build.id.replace(/[^A-Za-z0-9_-]/g, '_')}`,
         CODEBUILD_BUILD_ID: build.id,
+        // As CodeBuild sets it: when the build was started, epoch milliseconds.
+        CODEBUILD_START_TIME: String(Math.round(build.startTime * 1000)),
         ...overrides,
       },
       onLog: (line) => {

@@ -30,7 +30,12 @@ import {
   stopAll,
   TOOL_PATHS,
 } from './daemons';
-import { type BuildProgress, LocalCodeBuild, type LocalProject } from './local-codebuild';
+import {
+  type BuildProgress,
+  LocalCodeBuild,
+  type LocalCodeBuildOptions,
+  type LocalProject,
+} from './local-codebuild';
 import { LocalRetryQueue, type QueueHandler, type RetryEvent } from './local-retry-queue';
 
 export const ROOT = resolve(__dirname, '..');
@@ -50,6 +55,8 @@ export interface LocalPipelineOptions {
   readonly secrets?: Readonly<Record<string, string>>;
   readonly onProgress?: (progress: BuildProgress) => void;
   readonly onBuildLog?: (projectName: string, line: string) => void;
+  /** Holds a build back before it runs (see `LocalCodeBuildOptions.holdBuild`). */
+  readonly holdBuild?: LocalCodeBuildOptions['holdBuild'];
   /** Something a local run cannot do as AWS would, and how to fix it. */
   readonly onWarning?: (message: string) => void;
   /** What happened to each build the webhook had to queue (StartBuild throttled or failing). */
@@ -154,6 +161,7 @@ export async function startLocalPipeline(options: LocalPipelineOptions): Promise
       workRoot: join(options.workDir, 'builds'),
       onProgress: options.onProgress,
       onLog: options.onBuildLog,
+      holdBuild: options.holdBuild,
     });
     endpoints = await startLocalAwsEndpoints({
       secrets: { [WEBHOOK_SECRET_ID]: JSON.stringify(webhookSecret) },

@@ -1,16 +1,20 @@
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { Bucket } from 'aws-cdk-lib/aws-s3';
+import { parse } from 'yaml';
 import { loadConfig } from '../lib/config/load';
 import type { PipelineConfig } from '../lib/config/schema';
 import type { RepositoryStack } from '../lib/repository-stack';
 import { buildApp, generatedConfig, ROOT, SAMPLE_CONFIG, sampleConfig } from './support/app';
+import { configFieldNames } from './support/schema-fields';
 
+const EVERY_OPTION_CONFIG = join(ROOT, 'test', 'fixtures', 'config', 'every-option.yaml');
 /** The shipped sample and a config that sets every option the schema accepts. */
 const NAG_CONFIGS: [string, string][] = [
   ['the sample config', SAMPLE_CONFIG],
-  ['the every-option config', join(ROOT, 'test', 'fixtures', 'config', 'every-option.yaml')],
+  ['the every-option config', EVERY_OPTION_CONFIG],
 ];
 const CONCRETE_ENV = { account: '111122223333', region: 'ap-northeast-1' };
 
@@ -22,6 +26,20 @@ function resourceCount(template: Template): number {
 }
 
 describe('the pushline app', () => {
+  test('GIVEN the every-option config THEN it sets every field the schema accepts, so the test below synthesizes them all', () => {
+    const keys = new Set<string>();
+    const collect = (node: unknown): void => {
+      if (Array.isArray(node)) node.forEach(collect);
+      else if (node !== null && typeof node === 'object')
+        for (const [key, value] of Object.entries(node)) {
+          keys.add(key);
+          collect(value);
+        }
+    };
+    collect(parse(readFileSync(EVERY_OPTION_CONFIG, 'utf8')));
+    expect(configFieldNames().filter((name) => !keys.has(name))).toEqual([]);
+  });
+
   // cdk-nag names IAM5 findings after the resolved ARN, which holds pseudo parameters in an
   // environment-agnostic stack and literals with a concrete env; every acknowledgement must match both.
   const nagCases: [string, string, string, PipelineConfig['env']][] = NAG_CONFIGS.flatMap(([name, file]) => [

@@ -1,34 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { configJsonSchema } from '../lib/config/json-schema';
 import { ROOT } from './support/app';
-
-interface JsonSchemaNode {
-  properties?: Record<string, JsonSchemaNode>;
-  items?: JsonSchemaNode;
-  anyOf?: JsonSchemaNode[];
-  additionalProperties?: JsonSchemaNode | boolean;
-}
-
-/** Every field name a user can write, found by walking the generated JSON Schema. */
-function fieldNames(node: JsonSchemaNode, into = new Set<string>()): Set<string> {
-  for (const [name, child] of Object.entries(node.properties ?? {})) {
-    into.add(name);
-    fieldNames(child, into);
-  }
-  if (node.items) fieldNames(node.items, into);
-  for (const option of node.anyOf ?? []) fieldNames(option, into);
-  return into;
-}
+import { configFieldNames } from './support/schema-fields';
 
 describe('README', () => {
   const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
   const reference = readme.slice(readme.indexOf('<!-- config-reference'));
 
   test('GIVEN the config schema THEN every field a user can write is in the README reference', () => {
-    const names = [...fieldNames(JSON.parse(configJsonSchema()) as JsonSchemaNode)].filter(
-      (n) => n !== '$schema',
-    );
+    const names = configFieldNames();
     const codeSpans = [...reference.matchAll(/`([^`]+)`/g)].map((m) => m[1] ?? '').join(' ');
     const missing = names.filter((name) => !new RegExp(`(^|[^A-Za-z])${name}([^A-Za-z]|$)`).test(codeSpans));
     expect(missing).toEqual([]);

@@ -498,3 +498,92 @@ describe('service stack options', () => {
     expect(new Set(patterns).size).toBe(13);
   });
 });
+
+/**
+ * What a later `cdk deploy` does to a running service that CodeDeploy controls. ECS's UpdateService
+ * accepts only desired count, deployment configuration, health check grace period, placement and
+ * tag options on such a service; a different task definition, network configuration, platform
+ * version or load balancer is refused ("Unable to update task definition on services with a
+ * CODE_DEPLOY deployment controller", aws/aws-cdk#23564, cloudformation-coverage-roadmap#1529).
+ * So the service resource must only change where UpdateService allows it.
+ */
+describe('service stack: later deploys of a service CodeDeploy controls', () => {
+  const BASE = '{ containerPort: 80, cpu: 256, memory: 512, desiredCount: 2 }';
+  const serviceOf = (deploy: string) => {
+    const template = Template.fromStack(serviceStack(deployConfig(deploy)));
+    const [entry] = resources(template, 'AWS::ECS::Service');
+    if (!entry) throw new Error('no service');
+    return { template, service: entry[1].Properties };
+  };
+  const before = serviceOf(BASE);
+
+  test('GIVEN the service THEN it names its task definition by family, so a new revision is not a change to the service', () => {
+    expect(before.service.TaskDefinition).toBe('pushline-shop-api');
+    expect(before.service.DeploymentController).toEqual({ Type: 'CODE_DEPLOY' });
+  });
+
+  test.each([
+    ['cpu and memory', '{ containerPort: 80, cpu: 512, memory: 1024, desiredCount: 2 }'],
+    [
+      'environment',
+      '{ containerPort: 80, cpu: 256, memory: 512, desiredCount: 2, environment: { LOG_LEVEL: debug } }',
+    ],
+  ])(
+    'GIVEN only %s change WHEN synthesized again THEN the task definition and its template change, the service resource does not',
+    (_what, deploy) => {
+      const after = serviceOf(deploy);
+      expect(after.service).toEqual(before.service);
+      const taskDefinitions = (t: Template) =>
+        resources(t, 'AWS::ECS::TaskDefinition').map(([, r]) => r.Properties);
+      expect(taskDefinitions(after.template)).not.toEqual(taskDefinitions(before.template));
+      const templates = (t: Template) =>
+        resources(t, 'AWS::SSM::Parameter').map(([, r]) => JSON.stringify(r.Properties.Value));
+      expect(templates(after.template)).not.toEqual(templates(before.template));
+    },
+  );
+
+  test('GIVEN desiredCount changes WHEN synthesized again THEN DesiredCount is the only property of the service that changes, one UpdateService accepts', () => {
+    const after = serviceOf('{ containerPort: 80, cpu: 256, memory: 512, desiredCount: 4 }');
+    const changed = Object.keys(after.service).filter(
+      (key) => JSON.stringify(after.service[key]) !== JSON.stringify(before.service[key]),
+    );
+    expect(changed).toEqual(['DesiredCount']);
+    expect(after.service.DesiredCount).toBe(4);
+  });
+});
+
+describe('README: what a later cdk deploy changes at once', () => {
+  const VARIANTS: Record<string, string> = {
+    healthCheckPath: 'healthCheckPath: /healthz',
+    testListenerCidrs: 'testListenerCidrs: ["10.1.0.0/16"]',
+    notificationEmail: 'notificationEmail: ops@example.com',
+    logRetentionDays: 'logRetentionDays: 90',
+    desiredCount: 'desiredCount: 3',
+    trafficShift: 'trafficShift: all-at-once',
+    terminationWaitMinutes: 'terminationWaitMinutes: 5',
+  };
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const section = readme.slice(
+    readme.indexOf('### What a later `cdk deploy` may change on a running service'),
+  );
+  const atOnce = section.slice(
+    section.indexOf('- **Takes effect at once'),
+    section.indexOf('\n- **', section.indexOf('- **Takes effect at once') + 5),
+  );
+  const promised = [...atOnce.matchAll(/`([A-Za-z]+)`/g)].map((m) => m[1] ?? '');
+
+  test('GIVEN the settings the README says take effect at once THEN it names some, and each is one the test knows', () => {
+    expect(promised.length).toBeGreaterThan(0);
+    for (const field of promised) expect(Object.keys(VARIANTS)).toContain(field);
+  });
+
+  test.each(promised)(
+    'GIVEN %s, promised to take effect at once, changes THEN the service resource is unchanged',
+    (field) => {
+      const service = (deploy: string) =>
+        resources(Template.fromStack(serviceStack(deployConfig(deploy))), 'AWS::ECS::Service')[0]?.[1]
+          .Properties;
+      expect(service(`{ containerPort: 80, ${VARIANTS[field]} }`)).toEqual(service('{ containerPort: 80 }'));
+    },
+  );
+});

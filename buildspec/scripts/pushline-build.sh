@@ -16,8 +16,9 @@
 #   TASKDEF_TEMPLATE, APPSPEC_TEMPLATE      deploy templates (SSM), copied into the artifact
 #   ARTIFACT_BUCKET, ARTIFACT_KEY           where the artifact zip goes
 #   SOURCE_PROVIDER, SOURCE_REPOSITORY, DELIVERY_ID   only logged
-#   PUSH_RECEIVED_AT                        when the webhook received the push (epoch ms); the
-#                                           artifact is written only if its push is the newest
+#   PUSH_RECEIVED_AT                        when the webhook received the push (epoch ms), set on
+#                                           builds that were queued; else CODEBUILD_START_TIME.
+#                                           The artifact is written only if its push is the newest
 #
 # Switches for running outside CodeBuild (each replaces one AWS call or CodeBuild default):
 #   REGISTRY_LOGIN=skip       do not log in to ECR (a local registry needs no login)
@@ -353,8 +354,9 @@ write_artifact() {
   printf '%s\n' "$dir/deploy.zip"
 }
 
-# Epoch milliseconds of the push this build is for. A build started by hand (no PUSH_RECEIVED_AT)
-# counts as pushed when it started, so it deploys unless a newer push has already been built.
+# Epoch milliseconds of the push this build is for: PUSH_RECEIVED_AT for a build that waited in the
+# retry queue, else when CodeBuild started it (the webhook starts builds as it receives pushes). A
+# build started by hand counts as pushed when it started, so it deploys unless a newer push did.
 push_time() {
   if [[ "${PUSH_RECEIVED_AT:-}" =~ ^[0-9]+$ ]]; then
     printf '%s\n' "$PUSH_RECEIVED_AT"
@@ -420,7 +422,10 @@ upload_artifact_to_s3() {
       [[ "$recorded_time" =~ ^[0-9]+$ ]] || recorded_time=0
       [[ "$recorded_commit" != None ]] || recorded_commit=""
       condition=(--if-match "$etag")
-    elif grep -qE '\(404\)|Not Found' "$errors"; then
+    elif grep -qE '\((404|403)\)|Not Found|Forbidden' "$errors"; then
+      # No artifact yet. The build role may read its own key but not list the bucket, and then S3
+      # answers a missing key with 403 rather than 404 (S3 API Reference, HeadObject). Were the key
+      # there after all, the If-None-Match write below would fail and nothing would be overwritten.
       recorded_time="" recorded_commit=""
       condition=(--if-none-match '*')
     else

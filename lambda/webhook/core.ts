@@ -36,9 +36,11 @@ export interface BuildEnvironment {
   /**
    * When the webhook received the push, epoch milliseconds. Builds of one repository may finish in
    * any order; the build writes the deploy artifact only when its push is newer than the one the
-   * current artifact came from (README, "Which commit deploys"). A queued retry keeps the value.
+   * current artifact came from (README, "Which commit deploys"). Only a queued build carries it
+   * (it starts later than its push); one started at once uses CodeBuild's own start time, so that
+   * a redelivery repeats StartBuild exactly and CodeBuild's idempotency token still collapses it.
    */
-  readonly PUSH_RECEIVED_AT: string;
+  readonly PUSH_RECEIVED_AT?: string;
 }
 
 /** One StartBuild call, as plain data so that it can be queued and retried unchanged. */
@@ -171,8 +173,12 @@ export async function startOrQueue(job: BuildJob, starter: BuildStarter): Promis
   const builds: { repository: string; buildId: string }[] = [];
   const queued: { repository: string }[] = [];
   for (const request of job.requests) {
+    const { PUSH_RECEIVED_AT: _receivedAt, ...startedAtOnce } = request.environment;
     try {
-      builds.push({ repository: request.repository, buildId: await starter.startBuild(request) });
+      builds.push({
+        repository: request.repository,
+        buildId: await starter.startBuild({ ...request, environment: startedAtOnce }),
+      });
     } catch (err) {
       await starter.enqueue(request, err);
       queued.push({ repository: request.repository });

@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -461,7 +461,8 @@ store_object() {
 case $command in
 head-object)
   if [[ ! -f "$object" ]]; then
-    echo "An error occurred (404) when calling the HeadObject operation: Not Found" >&2
+    # What the build role gets for a missing key: it may not list the bucket (S3 API Reference, HeadObject).
+    echo "An error occurred (403) when calling the HeadObject operation: Forbidden" >&2
     exit 254
   fi
   printf '%s\\t%s\\t%s\\n' "$(etag)" "$(sed -n 1p "$object.meta")" "$(sed -n 2p "$object.meta")"
@@ -542,6 +543,13 @@ describe('which push an artifact holds when builds finish out of order', () => {
     expect(deployedImage()).toBe(`${REPO_URI}:${NEWER.sha}`);
   });
 
+  test('GIVEN a build started at once (no PUSH_RECEIVED_AT) and a newer queued one WHEN the older finishes last THEN CodeBuild’s start time orders it, and it yields', () => {
+    expect(finish(NEWER).status).toBe(0);
+    const older = finish(OLDER, { PUSH_RECEIVED_AT: '', CODEBUILD_START_TIME: OLDER.time });
+    expect(older.stderr).toContain(`received at ${NEWER.time}; this build's push: ${OLDER.time}`);
+    expect(deployedImage()).toBe(`${REPO_URI}:${NEWER.sha}`);
+  });
+
   test('GIVEN the same push built again (a retried build) WHEN it finishes THEN it may rewrite its own artifact', () => {
     expect(finish(NEWER).status).toBe(0);
     expect(finish(NEWER).status).toBe(0);
@@ -557,6 +565,111 @@ describe('which push an artifact holds when builds finish out of order', () => {
     const detail = execFileSync(TOOL_PATHS.unzip, ['-p', zip, 'imageDetail.json'], { encoding: 'utf8' });
     expect(JSON.parse(detail)).toEqual({ ImageURI: `${REPO_URI}:${NEWER.sha}` });
   });
+});
+
+/**
+ * The same against an S3 emulator with S3's conditional writes (moto's `moto_server`, with the AWS
+ * CLI): two builds of one repository race for the artifact key many times, the newer push finishing
+ * first, last or at the same moment; the artifact must always end up naming the newer push.
+ */
+const motoServer = spawnSync('bash', ['-c', 'command -v moto_server && command -v aws'], {
+  encoding: 'utf8',
+});
+const s3EmulatorMissing =
+  motoServer.status === 0 ? undefined : 'moto_server and the aws CLI (pip install moto awscli)';
+if (s3EmulatorMissing) {
+  process.stderr.write(
+    `\n!!! SKIPPED: artifact write order against an S3 emulator: needs ${s3EmulatorMissing}\n\n`,
+  );
+}
+(s3EmulatorMissing ? describe.skip : describe)('which push an artifact holds, against an S3 emulator', () => {
+  let server: ChildProcess | undefined;
+  let endpoint = '';
+  const credentials = {
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+    AWS_DEFAULT_REGION: 'us-east-1',
+  };
+
+  beforeAll(async () => {
+    server = spawn('moto_server', ['-H', '127.0.0.1', '-p', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    endpoint = await new Promise<string>((resolve, reject) => {
+      let seen = '';
+      const timer = setTimeout(() => reject(new Error(`moto_server did not start: ${seen}`)), 20_000);
+      const read = (chunk: Buffer) => {
+        seen += chunk.toString();
+        const match = /Running on (http:\/\/127\.0\.0\.1:\d+)/.exec(seen);
+        if (match?.[1]) {
+          clearTimeout(timer);
+          resolve(match[1]);
+        }
+      };
+      server?.stdout?.on('data', read);
+      server?.stderr?.on('data', read);
+    });
+  }, 30_000);
+
+  afterAll(() => {
+    if (server?.pid) process.kill(server.pid);
+  });
+
+  const upload = (bucket: string, push: { sha: string; time: string }, work: string) =>
+    new Promise<{ status: number | null; stderr: string }>((resolve) => {
+      const child = spawn('/bin/bash', ['-c', `source "${SCRIPT}"\nupload_artifact "$(write_artifact)"`], {
+        env: {
+          PATH: process.env.PATH ?? '/usr/bin:/bin',
+          HOME: scratch,
+          TMPDIR: scratch,
+          ...VALID_ENV,
+          ...credentials,
+          AWS_ENDPOINT_URL_S3: endpoint,
+          ARTIFACT_BUCKET: bucket,
+          COMMIT_SHA: push.sha,
+          PUSH_RECEIVED_AT: push.time,
+          PUSHLINE_WORK_DIR: join(scratch, work),
+        },
+      });
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => {
+        stderr += chunk.toString();
+      });
+      child.on('close', (status) => resolve({ status, stderr }));
+    });
+  const aws = (args: string[]) =>
+    execFileSync('aws', args, {
+      encoding: 'utf8',
+      env: { ...process.env, ...credentials, AWS_ENDPOINT_URL_S3: endpoint },
+    });
+
+  test('GIVEN two builds racing for the artifact, in every order, THEN the newer push always ends up in it and both builds succeed', async () => {
+    const older = { sha: 'a'.repeat(40), time: '1764000000000' };
+    const newer = { sha: 'b'.repeat(40), time: '1764000005000' };
+    for (let round = 0; round < 3; round += 1) {
+      const bucket = `pushline-artifacts-${round}`;
+      aws(['s3api', 'create-bucket', '--bucket', bucket]);
+      const olderFirst = round % 3 === 0;
+      const together = round % 3 === 1;
+      const results = together
+        ? await Promise.all([upload(bucket, older, `o${round}`), upload(bucket, newer, `n${round}`)])
+        : olderFirst
+          ? [await upload(bucket, older, `o${round}`), await upload(bucket, newer, `n${round}`)]
+          : [await upload(bucket, newer, `n${round}`), await upload(bucket, older, `o${round}`)];
+      for (const result of results) expect(result).toMatchObject({ status: 0 });
+      const commit = aws([
+        's3api',
+        'head-object',
+        '--bucket',
+        bucket,
+        '--key',
+        VALID_ENV.ARTIFACT_KEY as string,
+        '--query',
+        'Metadata."pushline-commit"',
+        '--output',
+        'text',
+      ]).trim();
+      expect(commit).toBe(newer.sha);
+    }
+  }, 120_000);
 });
 
 test('GIVEN the scripts WHEN shellcheck reads them THEN it finds nothing', () => {

@@ -70,6 +70,17 @@ describeE2e('npm run local -- --demo', () => {
     expect(output).toMatch(/^builds: 2;/m);
   });
 
+  test('GIVEN the build of push 1 held until push 2 is built WHEN it finishes last THEN the deploy artifact still names push 2', () => {
+    const second = pushed(2) as string;
+    expect(output).toMatch(/^build of push 1 held until the build of push 2 has finished$/m);
+    expect(output.indexOf(`${second.slice(0, 12)}: done`)).toBeLessThan(
+      output.indexOf(`${(pushed(1) as string).slice(0, 12)}: done`),
+    );
+    expect(output).toMatch(
+      new RegExp(`^artifact artifacts/demo-app/deploy.zip: push 2 \\(${second}\\)`, 'm'),
+    );
+  });
+
   test('GIVEN the second delivery replayed THEN nothing new is built', () => {
     expect(output).toMatch(/^webhook replay of push 2: 20[02] .*\(new builds: 0\)$/m);
   });

@@ -89,6 +89,28 @@ describe('routing', () => {
 });
 
 describe('acting', () => {
+  test('GIVEN a push WHEN its build starts at once THEN StartBuild carries no receive time (a redelivery repeats it exactly), but a queued one keeps it', async () => {
+    const job = buildJob(
+      push(),
+      [ROUTE, { ...ROUTE, name: 'other', projectName: 'pushline-other' }],
+      { receivedAt: 1_764_000_000_000 },
+    );
+    const started: Record<string, unknown>[] = [];
+    const queued: Record<string, unknown>[] = [];
+    await startOrQueue(job, {
+      startBuild: async (r) => {
+        started.push({ ...r.environment });
+        if (r.projectName === 'pushline-other') throw new Error('ThrottlingException');
+        return `${r.projectName}:1`;
+      },
+      enqueue: async (r) => {
+        queued.push({ ...r.environment });
+      },
+    });
+    for (const environment of started) expect(environment).not.toHaveProperty('PUSH_RECEIVED_AT');
+    expect(queued).toEqual([expect.objectContaining({ PUSH_RECEIVED_AT: '1764000000000' })]);
+  });
+
   test('GIVEN the second of two builds cannot start WHEN acting THEN one is started and one queued', async () => {
     const job = buildJob(push(), [ROUTE, { ...ROUTE, name: 'other', projectName: 'pushline-other' }]);
     const queued: string[] = [];
