@@ -116,6 +116,38 @@ const logRetentionDays = z.number().refine((d) => (LOG_RETENTION_DAYS as readonl
   error: `must be one of the periods CloudWatch Logs accepts: ${LOG_RETENTION_DAYS.join(', ')}`,
 });
 
+const apiUrl = z.url({
+  protocol: /^https?$/,
+  error: 'must be an http(s) URL such as https://github.example.com/api/v3',
+});
+
+/** Where build results go when `source.apiUrl` is not given. */
+export const DEFAULT_API_URLS = {
+  github: 'https://api.github.com',
+  gitlab: 'https://gitlab.com/api/v4',
+} as const;
+
+/**
+ * The Backlog space a clone URL belongs to (`example@example.git.backlog.jp:/SHOP/api.git` →
+ * `https://example.backlog.jp`), which is where Backlog's API lives.
+ */
+export function backlogSpaceUrl(cloneUrl: string): string | undefined {
+  const match = /(?:^|@|\/\/)(?:[^@/:]+@)?([a-z0-9-]+)\.git\.(backlog\.(?:jp|com))[:/]/i.exec(cloneUrl);
+  return match ? `https://${match[1]}.${match[2]}` : undefined;
+}
+
+/** The API base URL build results are sent to, without a trailing slash. */
+export function sourceApiUrl(source: {
+  readonly provider: Provider;
+  readonly cloneUrl: string;
+  readonly apiUrl?: string;
+}): string | undefined {
+  const url =
+    source.apiUrl ??
+    (source.provider === 'backlog' ? backlogSpaceUrl(source.cloneUrl) : DEFAULT_API_URLS[source.provider]);
+  return url?.replace(/\/+$/, '');
+}
+
 const SourceSchema = z.strictObject({
   provider: z.enum(PROVIDERS, { error: `must be one of ${PROVIDERS.join(', ')}` }),
   repository: z
@@ -140,6 +172,17 @@ const SourceSchema = z.strictObject({
   sshKeySecretName: secretName
     .optional()
     .describe('Existing secret holding the deploy key. Default: an empty secret the stack creates'),
+  apiUrl: apiUrl
+    .optional()
+    .describe(
+      'API base URL for build results: GitHub Enterprise https://HOST/api/v3, self-managed GitLab https://HOST/api/v4, the Backlog space https://SPACE.backlog.jp. Default: api.github.com, gitlab.com/api/v4, the space of cloneUrl',
+    ),
+});
+
+const ReportedSourceSchema = SourceSchema.refine((source) => sourceApiUrl(source) !== undefined, {
+  error:
+    'is required for a Backlog repository whose cloneUrl is not on SPACE.git.backlog.jp or .com: give the space URL, such as https://example.backlog.jp',
+  path: ['apiUrl'],
 });
 
 const DockerSchema = z.strictObject({
@@ -345,7 +388,7 @@ const DeploySchema = z.strictObject({
 
 const RepositorySchema = z.strictObject({
   name: repositoryName.describe('ECR repository name and CodeBuild project suffix'),
-  source: SourceSchema,
+  source: ReportedSourceSchema,
   branches: z.array(refPattern).min(1).default(['main']).describe('Branch globs that build'),
   tags: z.array(refPattern).optional().describe('Tag globs that build. Default: tags do not build'),
   paths: z.array(pathPattern).min(1).optional().describe('Build only when one of these paths changed'),
@@ -364,6 +407,10 @@ const RepositorySchema = z.strictObject({
   }),
   share: z.union([ShareSchema, z.array(ShareSchema).min(1)]).optional(),
   deploy: DeploySchema.optional(),
+  report: z
+    .boolean()
+    .default(true)
+    .describe('Report build results on the commit (status or Backlog pull request comment)'),
 });
 
 const PullThroughCacheSchema = z
@@ -439,6 +486,28 @@ export const PipelineConfigSchema = z.strictObject({
       error: 'every rule needs its own prefix (ECR allows one rule per prefix in a registry)',
     })
     .optional(),
+  notifications: z
+    .strictObject({
+      email: z
+        .union([z.email(), z.array(z.email()).min(1)], {
+          error: 'must be an email address or a list of them',
+        })
+        .optional()
+        .describe('Who receives failed builds, failed deployments and the dead-letter alarm'),
+      slack: z
+        .strictObject({
+          workspaceId: z
+            .string()
+            .regex(/^[0-9A-Z]{1,255}$/, { error: 'must be a Slack workspace ID such as T0123ABCD' }),
+          channelId: z
+            .string()
+            .regex(/^[A-Za-z0-9]{1,255}$/, { error: 'must be a Slack channel ID such as C0123ABCD' }),
+        })
+        .optional()
+        .describe('An AWS Chatbot Slack channel for the same notifications (authorize the workspace first)'),
+    })
+    .optional()
+    .describe("The platform team's notification topic"),
   repositories: z.array(RepositorySchema).min(1, { error: 'must list at least one repository' }),
 });
 

@@ -1,0 +1,129 @@
+import { reportToBacklog } from './adapters/backlog';
+import { reportToGithub } from './adapters/github';
+import { reportToGitlab } from './adapters/gitlab';
+import { type BuildResult, shortSha, stateOf } from './build-result';
+import { BuildStateChangeSchema, type BuildStatus, buildIdOf, environmentMap } from './events';
+import type { ReporterRoute, ReportProvider } from './routes';
+
+/**
+ * The reporter's logic, with no AWS in it: a CodeBuild state change in, one report per build state
+ * out to the repository's Git host.
+ *
+ * Ordering: EventBridge does not promise order and Lambda retries may deliver an `IN_PROGRESS`
+ * after the build has ended, so a `pending` is never sent on the event's word alone. The build's
+ * own record (BatchGetBuilds) is read first — a build that has already ended is reported with its
+ * final state instead — and read again after the `pending` went out: when the build ended in
+ * between, its final state is sent once more, after the `pending`. Final states come only from the
+ * end of a build and are never overwritten by anything but a repeat of themselves. Nothing is stored.
+ */
+
+/** What BatchGetBuilds says about a build. */
+export interface BuildRecord {
+  readonly buildStatus: BuildStatus;
+  readonly environment: Readonly<Record<string, string>>;
+}
+
+export interface ReporterDeps {
+  readonly routes: ReadonlyMap<string, ReporterRoute>;
+  /** BatchGetBuilds for one build ID; undefined when CodeBuild does not know it. */
+  readonly lookupBuild: (buildId: string) => Promise<BuildRecord | undefined>;
+  /** The provider's token, or undefined when the operator has not filled it in. */
+  readonly tokenFor: (provider: ReportProvider) => Promise<string | undefined>;
+}
+
+export type ReportOutcome =
+  | { readonly kind: 'ignored'; readonly reason: string }
+  | { readonly kind: 'reported'; readonly reports: readonly SentReport[] };
+
+export interface SentReport {
+  readonly provider: ReportProvider;
+  readonly repository: string;
+  readonly commit: string;
+  readonly state: BuildResult['state'];
+  /** `skipped` when the provider has no token. */
+  readonly delivery: 'sent' | 'skipped';
+}
+
+/** Handles one event from the reporter's rule. Throws only when a retry may help (provider API down). */
+export async function reportBuildEvent(event: unknown, deps: ReporterDeps): Promise<ReportOutcome> {
+  const parsed = BuildStateChangeSchema.safeParse(event);
+  if (!parsed.success)
+    return ignored(`not a CodeBuild Build State Change: ${parsed.error.issues[0]?.message}`);
+  const { detail, account, region } = parsed.data;
+  const route = deps.routes.get(detail['project-name']);
+  if (!route) return ignored(`project ${detail['project-name']} is not reported`);
+  const buildId = buildIdOf(detail['build-id']);
+  const place = { account, region, buildId };
+
+  let status = detail['build-status'];
+  let environment = environmentMap(detail['additional-information']?.environment?.['environment-variables']);
+  if (status === 'IN_PROGRESS' || !environment.COMMIT_SHA) {
+    const record = await deps.lookupBuild(buildId);
+    if (record) {
+      status = status === 'IN_PROGRESS' ? record.buildStatus : status;
+      environment = { ...record.environment, ...environment };
+    }
+  }
+  const first = buildResult(route, status, environment, place);
+  if (typeof first === 'string') return ignored(first);
+  const reports = [await send(first, deps)];
+  if (first.state === 'pending') {
+    const now = await deps.lookupBuild(buildId);
+    if (now && now.buildStatus !== 'IN_PROGRESS') {
+      const final = buildResult(route, now.buildStatus, environment, place);
+      if (typeof final !== 'string') reports.push(await send(final, deps));
+    }
+  }
+  return { kind: 'reported', reports };
+}
+
+/** The result to report, or why there is none (a build pushline did not start). */
+export function buildResult(
+  route: ReporterRoute,
+  status: BuildStatus,
+  environment: Readonly<Record<string, string>>,
+  place: { readonly account: string; readonly region: string; readonly buildId: string },
+): BuildResult | string {
+  const commit = environment.COMMIT_SHA;
+  const ref = environment.GIT_REF;
+  if (!commit || !/^[0-9a-f]{40}$/.test(commit) || !ref)
+    return `build ${place.buildId} has no COMMIT_SHA/GIT_REF: not started by the webhook`;
+  const repositoryUri =
+    environment.IMAGE_REPOSITORY_URI ??
+    `${place.account}.dkr.ecr.${place.region}.amazonaws.com/${route.name}`;
+  return {
+    route,
+    buildId: place.buildId,
+    buildStatus: status,
+    state: stateOf(status),
+    commit,
+    ref,
+    image: `${repositoryUri}:${shortSha(commit)}`,
+    logUrl: consoleBuildUrl(place.region, place.buildId),
+  };
+}
+
+/** The build's page in the CodeBuild console, where its log is. */
+export function consoleBuildUrl(region: string, buildId: string): string {
+  const project = buildId.split(':')[0] ?? buildId;
+  return `https://${region}.console.aws.amazon.com/codesuite/codebuild/projects/${encodeURIComponent(project)}/build/${encodeURIComponent(buildId)}/?region=${region}`;
+}
+
+const REPORTERS: Record<ReportProvider, (result: BuildResult, token: string) => Promise<unknown>> = {
+  github: reportToGithub,
+  gitlab: reportToGitlab,
+  backlog: reportToBacklog,
+};
+
+async function send(result: BuildResult, deps: ReporterDeps): Promise<SentReport> {
+  const { provider, repository } = result.route;
+  const sent = { provider, repository, commit: result.commit, state: result.state } as const;
+  const token = await deps.tokenFor(provider);
+  if (!token) return { ...sent, delivery: 'skipped' };
+  await REPORTERS[provider](result, token);
+  return { ...sent, delivery: 'sent' };
+}
+
+function ignored(reason: string): ReportOutcome {
+  return { kind: 'ignored', reason };
+}
