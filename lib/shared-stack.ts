@@ -1,12 +1,15 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { expandCidrs } from './config/cidr-presets';
-import type { PipelineConfig } from './config/schema';
+import { type PipelineConfig, sourceApiUrl } from './config/schema';
 import { ArtifactBucket } from './constructs/artifact-bucket';
+import { BuildReporter, type ReporterRoute } from './constructs/build-reporter';
+import { OperatorNotifications } from './constructs/operator-notifications';
 import { PullThroughCache } from './constructs/pull-through-cache';
 import { WebhookReceiver, type WebhookRoute } from './constructs/webhook-receiver';
-import { buildProjectName } from './resource-names';
+import { buildProjectName, serviceStackNamePrefix } from './resource-names';
 
 export interface SharedStackProps extends StackProps {
   /** The validated config. */
@@ -22,6 +25,12 @@ export class SharedStack extends Stack {
   public readonly webhooks: WebhookReceiver;
   /** The ECR pull-through cache rules, when the config has any. */
   public readonly pullThroughCache?: PullThroughCache;
+  /** The platform team's topic: failed builds, failed deployments, the dead-letter alarm. */
+  public readonly notifications: OperatorNotifications;
+  /** Puts build results on the commits. */
+  public readonly reporter: BuildReporter;
+  /** The Git hosts' API tokens the reporter uses, `{"github", "gitlab", "backlog"}`, filled by the operator. */
+  public readonly providerTokens: secretsmanager.ISecret;
 
   constructor(scope: Construct, id: string, props: SharedStackProps) {
     super(scope, id, props);
@@ -66,6 +75,32 @@ export class SharedStack extends Stack {
       value: this.webhooks.deadLetterQueue.queueUrl,
       description: 'Builds that could not be started after every retry; see README "Webhooks" to redrive',
     });
+
+    this.notifications = new OperatorNotifications(this, 'Notifications', {
+      emails: [config.notifications?.email ?? []].flat(),
+      ...(config.notifications?.slack ? { slack: config.notifications.slack } : {}),
+      slackConfigurationName: `${config.name}-notifications`,
+    });
+    this.notifications.notifyOnAlarm(this.webhooks.deadLetterAlarm);
+    // Service stacks are named from the repository (resource-names.ts) and CloudFormation starts
+    // an unnamed CodeDeploy application's name with its stack's name.
+    this.notifications.notifyFailedDeployments(serviceStackNamePrefix(config.name));
+    this.reporter = new BuildReporter(this, 'Reporter', {
+      routes: reporterRoutes(config),
+      notificationTopic: this.notifications.topic,
+      logRetention: config.webhook.logRetentionDays as RetentionDays,
+    });
+    this.providerTokens = this.reporter.tokens;
+    this.notifications.notifyOnAlarm(this.reporter.failedReportsAlarm);
+    new CfnOutput(this, 'NotificationTopicArn', {
+      value: this.notifications.topic.topicArn,
+      description: 'Failed builds, failed deployments and the dead-letter alarm',
+    });
+    new CfnOutput(this, 'ProviderTokensSecretName', {
+      value: this.reporter.tokens.secretName,
+      description:
+        'Put {"github": token, "gitlab": token, "backlog": API key} here to see build results on commits; see README "Build results"',
+    });
   }
 }
 
@@ -81,4 +116,22 @@ export function webhookRoutes(config: PipelineConfig): WebhookRoute[] {
     tags: repo.tags ?? [],
     ...(repo.paths ? { paths: repo.paths } : {}),
   }));
+}
+
+/** The reporter's table, derived from the config: every repository, and where its results go. */
+export function reporterRoutes(config: PipelineConfig): ReporterRoute[] {
+  return config.repositories.flatMap((repo) => {
+    const apiUrl = sourceApiUrl(repo.source);
+    if (apiUrl === undefined) return [];
+    return [
+      {
+        name: repo.name,
+        projectName: buildProjectName(config.name, repo),
+        provider: repo.source.provider,
+        repository: repo.source.repository,
+        apiUrl,
+        report: repo.report,
+      },
+    ];
+  });
 }

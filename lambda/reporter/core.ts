@@ -1,7 +1,7 @@
 import { reportToBacklog } from './adapters/backlog';
 import { reportToGithub } from './adapters/github';
 import { reportToGitlab } from './adapters/gitlab';
-import { type BuildResult, shortSha, stateOf } from './build-result';
+import { type BuildResult, refName, shortSha, stateOf } from './build-result';
 import { BuildStateChangeSchema, type BuildStatus, buildIdOf, environmentMap } from './events';
 import type { ReporterRoute, ReportProvider } from './routes';
 
@@ -29,6 +29,16 @@ export interface ReporterDeps {
   readonly lookupBuild: (buildId: string) => Promise<BuildRecord | undefined>;
   /** The provider's token, or undefined when the operator has not filled it in. */
   readonly tokenFor: (provider: ReportProvider) => Promise<string | undefined>;
+  /** Tells the platform team about a failed build (the notification topic); absent: nobody is told. */
+  readonly notify?: (notice: FailedBuildNotice) => Promise<void>;
+}
+
+/** A failed build for the platform team, in AWS Chatbot's custom notification format. */
+export interface FailedBuildNotice {
+  /** The email subject. */
+  readonly subject: string;
+  /** The message: https://docs.aws.amazon.com/chatbot/latest/adminguide/custom-notifs.html */
+  readonly message: string;
 }
 
 export type ReportOutcome =
@@ -66,8 +76,10 @@ export async function reportBuildEvent(event: unknown, deps: ReporterDeps): Prom
   }
   const first = buildResult(route, status, environment, place);
   if (typeof first === 'string') return ignored(first);
-  const reports = [await send(first, deps)];
-  if (first.state === 'pending') {
+  // Before the Git host: a host that is down delays its status, never the platform team's notice.
+  if (deps.notify && NOTIFIED_STATUSES.has(first.buildStatus)) await deps.notify(failedBuildNotice(first));
+  const reports = first.route.report ? [await send(first, deps)] : [];
+  if (first.state === 'pending' && first.route.report) {
     const now = await deps.lookupBuild(buildId);
     if (now && now.buildStatus !== 'IN_PROGRESS') {
       const final = buildResult(route, now.buildStatus, environment, place);
@@ -100,6 +112,33 @@ export function buildResult(
     ref,
     image: `${repositoryUri}:${shortSha(commit)}`,
     logUrl: consoleBuildUrl(place.region, place.buildId),
+  };
+}
+
+/** Builds that need a person: failed, faulted or timed out (a stopped build was stopped by one). */
+const NOTIFIED_STATUSES: ReadonlySet<BuildStatus> = new Set(['FAILED', 'FAULT', 'TIMED_OUT']);
+
+export function failedBuildNotice(result: BuildResult): FailedBuildNotice {
+  const { route } = result;
+  const outcome = result.buildStatus === 'TIMED_OUT' ? 'timed out' : 'failed';
+  return {
+    subject: `pushline: build of ${route.name} ${outcome}`.slice(0, 99),
+    message: JSON.stringify({
+      version: '1.0',
+      source: 'custom',
+      id: result.buildId,
+      content: {
+        textType: 'client-markdown',
+        title: `:x: pushline: build of ${route.name} ${outcome}`,
+        description: [
+          `Repository: ${route.repository} (${route.provider})`,
+          `Commit: ${result.commit} (${refName(result.ref)})`,
+          `Build: ${result.buildId} ${result.buildStatus}`,
+          `Log: ${result.logUrl}`,
+        ].join('\n'),
+      },
+      metadata: { eventType: 'BuildFailed', summary: `${route.name} ${shortSha(result.commit)} ${outcome}` },
+    }),
   };
 }
 

@@ -1,8 +1,9 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { BatchGetBuildsCommand, CodeBuildClient } from '@aws-sdk/client-codebuild';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import type { Context } from 'aws-lambda';
-import { type BuildRecord, reportBuildEvent } from './core';
+import { type BuildRecord, type FailedBuildNotice, reportBuildEvent } from './core';
 import { BUILD_STATUSES, type BuildStatus, environmentMap } from './events';
 import { ProviderApiError } from './provider-api';
 import { parseReporterRoutes, type ReportProvider } from './routes';
@@ -15,6 +16,7 @@ import { parseReporterRoutes, type ReportProvider } from './routes';
 
 const settings = {
   tokensSecretArn: process.env.PROVIDER_TOKENS_SECRET_ARN,
+  notificationTopicArn: process.env.NOTIFICATION_TOPIC_ARN,
   secretCacheMs: Number(process.env.SECRET_CACHE_SECONDS ?? 300) * 1000,
 };
 // Replaced at bundle time by the table derived from the config (esbuild `define`).
@@ -25,6 +27,7 @@ const routes = new Map(
 const logger = new Logger({ serviceName: 'pushline-reporter' });
 const codebuild = new CodeBuildClient({});
 const secretsManager = new SecretsManagerClient({});
+const sns = new SNSClient({});
 
 let tokenCache: { value: Record<string, unknown>; readAt: number } | undefined;
 const warnedProviders = new Set<ReportProvider>();
@@ -68,11 +71,27 @@ async function lookupBuild(buildId: string): Promise<BuildRecord | undefined> {
   return { buildStatus: status, environment: environmentMap(build.environment?.environmentVariables) };
 }
 
+async function notify(notice: FailedBuildNotice): Promise<void> {
+  await sns.send(
+    new PublishCommand({
+      TopicArn: settings.notificationTopicArn,
+      Subject: notice.subject,
+      Message: notice.message,
+    }),
+  );
+  logger.info('failed build announced', { subject: notice.subject });
+}
+
 export async function handler(event: unknown, context: Context): Promise<void> {
   logger.resetKeys();
   logger.addContext(context);
   try {
-    const outcome = await reportBuildEvent(event, { routes, lookupBuild, tokenFor });
+    const outcome = await reportBuildEvent(event, {
+      routes,
+      lookupBuild,
+      tokenFor,
+      ...(settings.notificationTopicArn ? { notify } : {}),
+    });
     if (outcome.kind === 'ignored') logger.info('nothing to report', { reason: outcome.reason });
     else for (const report of outcome.reports) logger.info('build reported', { ...report });
   } catch (err) {

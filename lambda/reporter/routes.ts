@@ -10,6 +10,8 @@ const ReporterRouteSchema = z.object({
   provider: z.enum(REPORT_PROVIDERS),
   repository: z.string().min(1),
   apiUrl: z.url(),
+  /** False: the result is not put on the commit (a failed build still reaches the notification topic). */
+  report: z.boolean(),
 });
 
 /**

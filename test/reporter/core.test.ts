@@ -307,3 +307,54 @@ describe('provider API failures', () => {
     expect((error as ProviderApiError).retryable).toBe(true);
   });
 });
+
+describe('failed builds reach the platform team', () => {
+  function notices(): {
+    notify: NonNullable<ReporterDeps['notify']>;
+    sent: { subject: string; message: string }[];
+  } {
+    const sent: { subject: string; message: string }[] = [];
+    return { sent, notify: async (notice) => void sent.push(notice) };
+  }
+
+  test('GIVEN a failed build WHEN reported THEN one notice names the repository, the commit and the log link, in the Chatbot custom format', async () => {
+    const { notify, sent } = notices();
+    await reportBuildEvent(buildEvent('pushline-hello-world', 'FAILED', GITHUB_ENV), { ...deps(), notify });
+
+    expect(sent).toHaveLength(1);
+    expect(sent[0]?.subject).toBe('pushline: build of hello-world failed');
+    const message = JSON.parse(sent[0]?.message ?? '{}');
+    expect(message).toMatchObject({
+      version: '1.0',
+      source: 'custom',
+      content: { textType: 'client-markdown' },
+    });
+    expect(message.content.description).toContain('Repository: Codertocat/Hello-World (github)');
+    expect(message.content.description).toContain(`Commit: ${GITHUB_SHA} (master)`);
+    expect(message.content.description).toContain(`Log: ${BUILD_PAGE}`);
+  });
+
+  test.each(['SUCCEEDED', 'STOPPED'] as const)(
+    'GIVEN a build that %s WHEN reported THEN nobody is notified',
+    async (status) => {
+      const { notify, sent } = notices();
+      await reportBuildEvent(buildEvent('pushline-hello-world', status, GITHUB_ENV), { ...deps(), notify });
+
+      expect(sent).toEqual([]);
+    },
+  );
+
+  test('GIVEN a repository with report: false WHEN its build fails THEN the team is notified and the commit gets no status', async () => {
+    const { notify, sent } = notices();
+    const d = deps();
+    const routes = new Map([...d.routes].map(([k, r]) => [k, { ...r, report: false }]));
+    await reportBuildEvent(buildEvent('pushline-hello-world', 'TIMED_OUT', GITHUB_ENV), {
+      ...d,
+      routes,
+      notify,
+    });
+
+    expect(sent.map((n) => n.subject)).toEqual(['pushline: build of hello-world timed out']);
+    expect(api.reports).toEqual([]);
+  });
+});

@@ -21,6 +21,7 @@ export function reporterRoutes(apiUrls: {
       provider: 'github',
       repository: 'Codertocat/Hello-World',
       apiUrl: apiUrls.github,
+      report: true,
     },
     {
       name: 'diaspora',
@@ -28,6 +29,7 @@ export function reporterRoutes(apiUrls: {
       provider: 'gitlab',
       repository: 'mike/diaspora',
       apiUrl: apiUrls.gitlab,
+      report: true,
     },
     {
       name: 'shop-api',
@@ -35,6 +37,7 @@ export function reporterRoutes(apiUrls: {
       provider: 'backlog',
       repository: 'SHOP/api',
       apiUrl: apiUrls.backlog,
+      report: true,
     },
   ];
 }
