@@ -4,11 +4,13 @@ import { ProviderApiError } from '../../lambda/reporter/provider-api';
 import type { ReportProvider } from '../../lambda/reporter/routes';
 import { type LocalGitHostApi, startLocalGitHostApi } from '../../local/git-host-api';
 import {
+  BACKLOG_ENV,
   BACKLOG_SHA,
   buildEvent,
+  GITHUB_ENV,
   GITHUB_SHA,
+  GITLAB_ENV,
   GITLAB_SHA,
-  pushEnvironment,
   reporterRoutes,
   sampleBuildEvent,
   TOKENS,
@@ -20,15 +22,6 @@ import {
  * given as a function (the bundled test runs it against a local CodeBuild).
  */
 
-const GITHUB_ENV = pushEnvironment(
-  'hello-world',
-  GITHUB_SHA,
-  'refs/heads/master',
-  'github',
-  'Codertocat/Hello-World',
-);
-const GITLAB_ENV = pushEnvironment('diaspora', GITLAB_SHA, 'refs/heads/master', 'gitlab', 'mike/diaspora');
-const BACKLOG_ENV = pushEnvironment('shop-api', BACKLOG_SHA, 'refs/heads/main', 'backlog', 'SHOP/api');
 const BUILD_PAGE =
   'https://us-west-2.console.aws.amazon.com/codesuite/codebuild/projects/pushline-hello-world/build/pushline-hello-world%3A8745a7a9-c340-456a-9166-edf953571bEX/?region=us-west-2';
 

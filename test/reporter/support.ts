@@ -92,3 +92,20 @@ export function pushEnvironment(
     DELIVERY_ID: 'delivery-1',
   };
 }
+
+/** The environments of the three sample repositories' builds. */
+export const GITHUB_ENV = pushEnvironment(
+  'hello-world',
+  GITHUB_SHA,
+  'refs/heads/master',
+  'github',
+  'Codertocat/Hello-World',
+);
+export const GITLAB_ENV = pushEnvironment(
+  'diaspora',
+  GITLAB_SHA,
+  'refs/heads/master',
+  'gitlab',
+  'mike/diaspora',
+);
+export const BACKLOG_ENV = pushEnvironment('shop-api', BACKLOG_SHA, 'refs/heads/main', 'backlog', 'SHOP/api');
