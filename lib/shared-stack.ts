@@ -5,7 +5,7 @@ import type { Construct } from 'constructs';
 import { expandCidrs } from './config/cidr-presets';
 import { type PipelineConfig, sourceApiUrl } from './config/schema';
 import { ArtifactBucket } from './constructs/artifact-bucket';
-import { BuildReporter, type ReporterRoute } from './constructs/build-reporter';
+import { BuildReporter, REPORT_PROVIDERS, type ReporterRoute } from './constructs/build-reporter';
 import { OperatorNotifications } from './constructs/operator-notifications';
 import { PullThroughCache } from './constructs/pull-through-cache';
 import { WebhookReceiver, type WebhookRoute } from './constructs/webhook-receiver';
@@ -122,12 +122,14 @@ export function webhookRoutes(config: PipelineConfig): WebhookRoute[] {
 export function reporterRoutes(config: PipelineConfig): ReporterRoute[] {
   return config.repositories.flatMap((repo) => {
     const apiUrl = sourceApiUrl(repo.source);
-    if (apiUrl === undefined) return [];
+    const provider = REPORT_PROVIDERS.find((p) => p === repo.source.provider);
+    // A host pushline cannot report to yet still builds; it is just not told.
+    if (apiUrl === undefined || provider === undefined) return [];
     return [
       {
         name: repo.name,
         projectName: buildProjectName(config.name, repo),
-        provider: repo.source.provider,
+        provider,
         repository: repo.source.repository,
         apiUrl,
         report: repo.report,

@@ -2,12 +2,14 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../lib/config/load';
 import { AwsServiceError } from './aws-endpoints';
-import { printEndpoints, progressLine, retryLine } from './console-output';
+import { notificationLine, printEndpoints, progressLine, reportLine, retryLine } from './console-output';
 import { makeDeployKey, type SshDaemon, startSshd } from './daemons';
+import type { RecordedReport } from './git-host-api';
 import type { BuildProgress } from './local-codebuild';
 import type { LocalPipeline } from './local-pipeline';
 import { startLocalPipeline } from './local-pipeline';
 import type { RetryEvent } from './local-retry-queue';
+import type { PublishedMessage } from './notification-topic';
 import { createSampleRepository, type SampleRepository } from './sample-repository';
 
 export interface DemoOptions {
@@ -20,6 +22,7 @@ export interface DemoOptions {
 
 const ZERO_SHA = '0'.repeat(40);
 const DEMO_REPOSITORY = 'demo/app';
+const DEMO_BACKLOG_PROJECT_REPO = 'DEMO/app';
 const DEMO_BACKLOG_URL = 'https://demo.backlog.jp/git/DEMO/app';
 const DEMO_NPM_TOKEN = 'npm_demo_token_that_must_not_reach_a_layer';
 
@@ -37,9 +40,10 @@ export function demoConfigYaml(
     `  - name: ${DEMO_REPOSITORY}`,
     '    source:',
     '      provider: backlog',
-    '      repository: DEMO/app',
+    `      repository: ${DEMO_BACKLOG_PROJECT_REPO}`,
     `      cloneUrl: ${JSON.stringify(sshd.cloneUrl(barePath))}`,
     `      knownHosts: [${JSON.stringify(sshd.knownHostsLine)}]`,
+    '      apiUrl: https://demo.backlog.jp',
     '    branches: [main]',
     '    docker:',
     '      secrets: [{ id: npm_token, secretName: demo/npm-token }]',
@@ -122,6 +126,8 @@ export async function startDemoWorld(
   options: Pick<DemoOptions, 'print' | 'onBuildLog' | 'registerStop'> & {
     onProgress?: (p: BuildProgress) => void;
     onRetry?: (event: RetryEvent) => void;
+    onReport?: (report: RecordedReport) => void;
+    onNotification?: (message: PublishedMessage) => void;
   },
 ): Promise<DemoWorld> {
   const deployKey = makeDeployKey(workDir, 'pushline-demo');
@@ -143,6 +149,8 @@ export async function startDemoWorld(
       onProgress: options.onProgress,
       onBuildLog: options.onBuildLog,
       onRetry: options.onRetry,
+      onReport: options.onReport,
+      onNotification: options.onNotification,
       registerStop: options.registerStop,
     });
     const running = pipeline;
@@ -175,10 +183,17 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     ...options,
     onProgress: (p) => print(progressLine(p)),
     onRetry: (r) => print(retryLine(r)),
+    onReport: (r) => print(reportLine(r)),
+    onNotification: (m) => print(notificationLine(m)),
   });
   const { pipeline, repo } = world;
   try {
     printEndpoints(pipeline, print);
+    // Backlog has no commit status: the reporter comments on the open pull requests of the branch.
+    pipeline.gitHost.backlogPullRequests.set(DEMO_BACKLOG_PROJECT_REPO, [{ number: 1, branch: 'main' }]);
+    print(
+      `demo: pull request #1 from main is open on the local Backlog (${pipeline.gitHost.apiUrls.backlog})`,
+    );
     const started = Date.now();
 
     const first = repo.firstCommit;
@@ -221,6 +236,17 @@ export async function runDemo(options: DemoOptions): Promise<number> {
           ` (short tag ${image.sha.slice(0, 12)} ${image.short ? 'present' : 'MISSING'})`,
       );
     }
+    await pipeline.reported();
+    const reported = [first, second].map((sha) => {
+      const image = `Image: ${pipeline.registry.address}/${DEMO_REPOSITORY}:${sha.slice(0, 12)}`;
+      return pipeline.gitHost.reports.some(
+        (r) =>
+          r.pullRequest === 1 &&
+          r.content?.includes(`${sha.slice(0, 12)} built`) &&
+          r.content.includes(image),
+      );
+    });
+    print(`build results: ${reported.filter(Boolean).length} of 2 pushes reported as built with their image`);
     const webhookMs = pipeline.webhookDurations.reduce((a, b) => a + b, 0);
     print(
       `builds: ${pipeline.endpoints.builds.size}; both pushes to both images ${(elapsed / 1000).toFixed(1)} s, ` +
@@ -234,7 +260,8 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       forged.status === 401 &&
       forgedBuilds === 0 &&
       pipeline.endpoints.builds.size === 2 &&
-      images.every((i) => i.full && i.short);
+      images.every((i) => i.full && i.short) &&
+      reported.every(Boolean);
     print(ok ? 'demo: OK' : 'demo: FAILED');
     return ok ? 0 : 1;
   } finally {

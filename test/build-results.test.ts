@@ -1,7 +1,9 @@
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import { parseConfig } from '../lib/config/load';
 import type { PipelineConfig } from '../lib/config/schema';
 import { reporterRoutes } from '../lib/shared-stack';
 import { buildApp, sampleConfig } from './support/app';
+import { problemsOf } from './support/config';
 
 /** The shared stack's build reporter and notification topic, as synthesized from the config. */
 
@@ -210,4 +212,38 @@ describe('cdk-nag', () => {
       );
     },
   );
+});
+
+describe('config: where build results go', () => {
+  const head = 'webhook:\n  allowedCidrs: [backlog-jp]\nrepositories:\n';
+
+  test('GIVEN a Backlog repository whose clone URL names no Backlog space and no apiUrl THEN the config is rejected naming source.apiUrl', () => {
+    const problems = problemsOf(
+      `${head}  - name: app\n    source: { provider: backlog, repository: P/app, cloneUrl: "git@git.example.com:P/app.git" }\n`,
+    );
+    expect(problems).toEqual([
+      expect.stringMatching(/^repositories\[0\]\.source\.apiUrl: is required for a Backlog repository/),
+    ]);
+  });
+
+  test('GIVEN an apiUrl that is not an http(s) URL and a Slack channel ID with spaces THEN both are named', () => {
+    const problems = problemsOf(
+      `notifications:\n  slack: { workspaceId: T0123ABCD, channelId: "my channel" }\n${head}  - name: app\n    source: { provider: github, repository: o/app, cloneUrl: "git@github.com:o/app.git", apiUrl: "ftp://ghe.example.com" }\n`,
+    );
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(
+          /^repositories\[0\]\.source\.apiUrl: must be an http\(s\) URL .*"ftp:\/\/ghe\.example\.com"/,
+        ),
+        expect.stringMatching(/^notifications\.slack\.channelId: must be a Slack channel ID .*"my channel"/),
+      ]),
+    );
+  });
+
+  test('GIVEN GitHub Enterprise with a trailing slash THEN statuses go to that API without the slash', () => {
+    const config = parseConfig(
+      `${head}  - name: app\n    source: { provider: github, repository: o/app, cloneUrl: "git@ghe.example.com:o/app.git", apiUrl: "https://ghe.example.com/api/v3/" }\n`,
+    );
+    expect(reporterRoutes(config).map((r) => r.apiUrl)).toEqual(['https://ghe.example.com/api/v3']);
+  });
 });

@@ -142,9 +142,10 @@ export function sourceApiUrl(source: {
   readonly cloneUrl: string;
   readonly apiUrl?: string;
 }): string | undefined {
+  const defaults: Partial<Record<Provider, string>> = DEFAULT_API_URLS;
   const url =
     source.apiUrl ??
-    (source.provider === 'backlog' ? backlogSpaceUrl(source.cloneUrl) : DEFAULT_API_URLS[source.provider]);
+    (source.provider === 'backlog' ? backlogSpaceUrl(source.cloneUrl) : defaults[source.provider]);
   return url?.replace(/\/+$/, '');
 }
 
@@ -179,11 +180,14 @@ const SourceSchema = z.strictObject({
     ),
 });
 
-const ReportedSourceSchema = SourceSchema.refine((source) => sourceApiUrl(source) !== undefined, {
-  error:
-    'is required for a Backlog repository whose cloneUrl is not on SPACE.git.backlog.jp or .com: give the space URL, such as https://example.backlog.jp',
-  path: ['apiUrl'],
-});
+const ReportedSourceSchema = SourceSchema.refine(
+  (source) => source.provider !== 'backlog' || sourceApiUrl(source) !== undefined,
+  {
+    error:
+      'is required for a Backlog repository whose cloneUrl is not on SPACE.git.backlog.jp or .com: give the space URL, such as https://example.backlog.jp',
+    path: ['apiUrl'],
+  },
+);
 
 const DockerSchema = z.strictObject({
   context: z.string().min(1).default('.').describe('Build context, relative to the repository root'),

@@ -16,7 +16,7 @@ import { BUILD_STATUSES } from '../../lambda/reporter/events';
 import { REPORT_PROVIDERS, type ReporterRoute } from '../../lambda/reporter/routes';
 import { acknowledgeFunction, functionBundling } from './webhook-receiver';
 
-export type { ReporterRoute } from '../../lambda/reporter/routes';
+export { REPORT_PROVIDERS, type ReporterRoute } from '../../lambda/reporter/routes';
 
 const ENTRY = join(__dirname, '..', '..', 'lambda', 'reporter', 'index.ts');
 
