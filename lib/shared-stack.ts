@@ -88,6 +88,7 @@ export class SharedStack extends Stack {
     this.reporter = new BuildReporter(this, 'Reporter', {
       routes: reporterRoutes(config),
       notificationTopic: this.notifications.topic,
+      deploymentApplicationPrefix: serviceStackNamePrefix(config.name),
       logRetention: config.webhook.logRetentionDays as RetentionDays,
     });
     this.providerTokens = this.reporter.tokens;

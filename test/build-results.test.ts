@@ -76,6 +76,8 @@ describe('build reporter', () => {
     expect(statements.flatMap(actionsOf).sort()).toEqual(
       [
         'codebuild:BatchGetBuilds',
+        'codedeploy:GetDeployment',
+        'ecs:DescribeTaskDefinition',
         'kms:Decrypt',
         'kms:GenerateDataKey*',
         'secretsmanager:DescribeSecret',
@@ -102,6 +104,26 @@ describe('build reporter', () => {
       Description: Match.stringLikeRegexp('^pushline build results'),
       SecretString: '{}',
     });
+  });
+
+  test('THEN deployments of the service stacks reach the reporter, which may read only their deployments and the task definitions they run', () => {
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['aws.codedeploy'],
+        'detail-type': ['CodeDeploy Deployment State-change Notification'],
+        detail: {
+          application: [{ prefix: 'pushline-service-' }],
+          state: ['START', 'SUCCESS', 'FAILURE', 'STOP'],
+        },
+      },
+      Targets: [
+        Match.objectLike({ Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('ReporterHandler'), 'Arn'] } }),
+      ],
+    });
+    const statements = reporterStatements(template);
+    const getDeployment = statements.find((s) => actionsOf(s).includes('codedeploy:GetDeployment'));
+    expect(JSON.stringify(getDeployment?.Resource)).toContain(':deploymentgroup:pushline-service-*');
+    expect(statements.find((s) => actionsOf(s).includes('ecs:DescribeTaskDefinition'))?.Resource).toBe('*');
   });
 
   test('THEN a report that failed every retry lands in a queue whose alarm reaches the topic', () => {

@@ -17,8 +17,15 @@ export interface BuildResult {
   readonly ref: string;
   /** `<repository uri>:<short sha>`: the image people pull (also tagged with the full SHA). */
   readonly image: string;
-  /** The build's page in the CodeBuild console. */
+  /** The build's page in the CodeBuild console (the deployment's in the CodeDeploy console). */
   readonly logUrl: string;
+  /**
+   * `deploy` for the rollout of the built image (status `pushline/<name>/deploy`); `buildStatus`
+   * then stands for the deployment's state (IN_PROGRESS running, SUCCEEDED live, FAILED rolled
+   * back, STOPPED stopped).
+   * @default 'build'
+   */
+  readonly stage?: 'build' | 'deploy';
 }
 
 /** The image tag for people: the first 12 characters, as the buildspec tags it (`short_sha`). */
@@ -53,24 +60,34 @@ const OUTCOME_OF: Record<BuildStatus, string> = {
   STOPPED: 'was stopped',
 };
 
+const DEPLOY_OUTCOME_OF: Record<BuildStatus, string> = {
+  IN_PROGRESS: 'is being deployed',
+  SUCCEEDED: 'is live',
+  FAILED: 'failed to deploy and was rolled back',
+  FAULT: 'failed to deploy and was rolled back',
+  TIMED_OUT: 'failed to deploy and was rolled back',
+  STOPPED: 'deployment was stopped',
+};
+
+function outcome(result: BuildResult): string {
+  return (result.stage === 'deploy' ? DEPLOY_OUTCOME_OF : OUTCOME_OF)[result.buildStatus];
+}
+
 /** GitHub limits a status description to 140 characters. */
 export const DESCRIPTION_LIMIT = 140;
 
 /** One line for a commit status: the image on success, what happened otherwise. */
 export function statusDescription(result: BuildResult): string {
   const text =
-    result.buildStatus === 'SUCCEEDED'
+    result.buildStatus === 'SUCCEEDED' && result.stage !== 'deploy'
       ? result.image
-      : `${shortSha(result.commit)} ${OUTCOME_OF[result.buildStatus]}`;
+      : `${result.stage === 'deploy' ? result.image : shortSha(result.commit)} ${outcome(result)}`;
   return text.length <= DESCRIPTION_LIMIT ? text : `…${text.slice(text.length - DESCRIPTION_LIMIT + 1)}`;
 }
 
 /** A comment for people reading a pull request (Backlog). */
-export function resultComment(result: BuildResult, context: string): string {
-  const head =
-    result.buildStatus === 'SUCCEEDED'
-      ? `✅ ${context}: ${shortSha(result.commit)} built`
-      : `❌ ${context}: ${shortSha(result.commit)} ${OUTCOME_OF[result.buildStatus]}`;
+export function resultComment(result: BuildResult): string {
+  const head = `${result.buildStatus === 'SUCCEEDED' ? '✅' : '❌'} ${statusContext(result)}: ${shortSha(result.commit)} ${outcome(result)}`;
   return [
     head,
     `Commit: ${result.commit} (${refName(result.ref)})`,
@@ -79,7 +96,7 @@ export function resultComment(result: BuildResult, context: string): string {
   ].join('\n');
 }
 
-/** The commit status context (GitHub) or name (GitLab) of a repository's builds. */
-export function statusContext(route: ReporterRoute): string {
-  return `pushline/${route.name}`;
+/** The commit status context (GitHub) or name (GitLab): `pushline/<name>`, `pushline/<name>/deploy`. */
+export function statusContext(result: Pick<BuildResult, 'route' | 'stage'>): string {
+  return `pushline/${result.route.name}${result.stage === 'deploy' ? '/deploy' : ''}`;
 }

@@ -2,7 +2,13 @@ import { reportToBacklog } from './adapters/backlog';
 import { reportToGithub } from './adapters/github';
 import { reportToGitlab } from './adapters/gitlab';
 import { type BuildResult, refName, shortSha, stateOf } from './build-result';
-import { BuildStateChangeSchema, type BuildStatus, buildIdOf, environmentMap } from './events';
+import {
+  BuildStateChangeSchema,
+  type BuildStatus,
+  buildIdOf,
+  DeploymentStateChangeSchema,
+  environmentMap,
+} from './events';
 import type { ReporterRoute, ReportProvider } from './routes';
 
 /**
@@ -23,12 +29,22 @@ export interface BuildRecord {
   readonly environment: Readonly<Record<string, string>>;
 }
 
+/** What GetDeployment (and the task definition it deploys) says about a deployment. */
+export interface DeploymentRecord {
+  /** GetDeployment `status`: Created, Queued, InProgress, Baking, Ready, Succeeded, Failed, Stopped. */
+  readonly status: string;
+  /** The image the new task set runs, `<repository uri>:<full sha>` as the build wrote it. */
+  readonly image?: string;
+}
+
 export interface ReporterDeps {
   readonly routes: ReadonlyMap<string, ReporterRoute>;
   /** BatchGetBuilds for one build ID; undefined when CodeBuild does not know it. */
   readonly lookupBuild: (buildId: string) => Promise<BuildRecord | undefined>;
   /** The provider's token, or undefined when the operator has not filled it in. */
   readonly tokenFor: (provider: ReportProvider) => Promise<string | undefined>;
+  /** GetDeployment plus the image of the task definition it deploys; absent: deployments are not reported. */
+  readonly lookupDeployment?: (deploymentId: string) => Promise<DeploymentRecord | undefined>;
   /** Tells the platform team about a failed build (the notification topic); absent: nobody is told. */
   readonly notify?: (notice: FailedBuildNotice) => Promise<void>;
 }
@@ -87,6 +103,48 @@ export async function reportBuildEvent(event: unknown, deps: ReporterDeps): Prom
     }
   }
   return { kind: 'reported', reports };
+}
+
+const DEPLOYMENT_STATUS: Record<string, BuildStatus> = {
+  SUCCESS: 'SUCCEEDED',
+  Succeeded: 'SUCCEEDED',
+  FAILURE: 'FAILED',
+  Failed: 'FAILED',
+  STOP: 'STOPPED',
+  Stopped: 'STOPPED',
+};
+
+/**
+ * A CodeDeploy deployment state change: the status `pushline/<name>/deploy` on the deployed
+ * commit. The event names only the application, group and deployment; the commit is the tag of
+ * the image in the task definition the deployment rolls out (the build wrote `<uri>:<full sha>` to
+ * imageDetail.json), and the repository is the image's repository. As for builds, a `pending` is
+ * only sent while GetDeployment still says the deployment runs.
+ */
+export async function reportDeploymentEvent(event: unknown, deps: ReporterDeps): Promise<ReportOutcome> {
+  const parsed = DeploymentStateChangeSchema.safeParse(event);
+  if (!parsed.success) return ignored(`not a CodeDeploy Deployment State-change Notification`);
+  const { detail, region } = parsed.data;
+  if (detail.state === 'READY') return ignored('READY: traffic not yet rerouted');
+  const record = await deps.lookupDeployment?.(detail.deploymentId);
+  const match = record?.image ? /^[^/]+\/(.+):([0-9a-f]{40})$/.exec(record.image) : null;
+  const route = match ? [...deps.routes.values()].find((r) => r.name === match[1]) : undefined;
+  if (!record || !match || !route?.report)
+    return ignored(`deployment ${detail.deploymentId} is not of a reported pushline image`);
+  const status = DEPLOYMENT_STATUS[record.status] ?? DEPLOYMENT_STATUS[detail.state] ?? 'IN_PROGRESS';
+  const commit = match[2] ?? '';
+  const result: BuildResult = {
+    route,
+    buildId: detail.deploymentId,
+    buildStatus: status,
+    state: stateOf(status),
+    commit,
+    ref: '',
+    image: `${record.image?.slice(0, record.image.length - 40)}${shortSha(commit)}`,
+    logUrl: `https://${region}.console.aws.amazon.com/codesuite/codedeploy/deployments/${encodeURIComponent(detail.deploymentId)}?region=${region}`,
+    stage: 'deploy',
+  };
+  return { kind: 'reported', reports: [await send(result, deps)] };
 }
 
 /** The result to report, or why there is none (a build pushline did not start). */

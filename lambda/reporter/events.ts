@@ -56,3 +56,19 @@ export function environmentMap(
   for (const v of variables ?? []) if (v.name && v.value !== undefined) out[v.name] = v.value;
   return out;
 }
+
+/** CodeDeploy's deployment states in EventBridge ("AWS CodeDeploy events", EventBridge reference). */
+export const DEPLOYMENT_STATES = ['START', 'SUCCESS', 'FAILURE', 'STOP', 'READY'] as const;
+export type DeploymentState = (typeof DEPLOYMENT_STATES)[number];
+
+export const DeploymentStateChangeSchema = z.object({
+  'detail-type': z.literal('CodeDeploy Deployment State-change Notification'),
+  source: z.literal('aws.codedeploy'),
+  region: z.string(),
+  detail: z.object({
+    application: z.string().min(1),
+    deploymentGroup: z.string().min(1),
+    deploymentId: z.string().min(1),
+    state: z.enum(DEPLOYMENT_STATES),
+  }),
+});

@@ -1,9 +1,17 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { BatchGetBuildsCommand, CodeBuildClient } from '@aws-sdk/client-codebuild';
+import { CodeDeployClient, GetDeploymentCommand } from '@aws-sdk/client-codedeploy';
+import { DescribeTaskDefinitionCommand, ECSClient } from '@aws-sdk/client-ecs';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { PublishCommand, SNSClient } from '@aws-sdk/client-sns';
 import type { Context } from 'aws-lambda';
-import { type BuildRecord, type FailedBuildNotice, reportBuildEvent } from './core';
+import {
+  type BuildRecord,
+  type DeploymentRecord,
+  type FailedBuildNotice,
+  reportBuildEvent,
+  reportDeploymentEvent,
+} from './core';
 import { BUILD_STATUSES, type BuildStatus, environmentMap } from './events';
 import { ProviderApiError } from './provider-api';
 import { parseReporterRoutes, type ReportProvider } from './routes';
@@ -28,6 +36,8 @@ const logger = new Logger({ serviceName: 'pushline-reporter' });
 const codebuild = new CodeBuildClient({});
 const secretsManager = new SecretsManagerClient({});
 const sns = new SNSClient({});
+const codedeploy = new CodeDeployClient({});
+const ecs = new ECSClient({});
 
 let tokenCache: { value: Record<string, unknown>; readAt: number } | undefined;
 const warnedProviders = new Set<ReportProvider>();
@@ -71,6 +81,25 @@ async function lookupBuild(buildId: string): Promise<BuildRecord | undefined> {
   return { buildStatus: status, environment: environmentMap(build.environment?.environmentVariables) };
 }
 
+/**
+ * GetDeployment, then the image of the task definition in its revision: for an ECS deployment the
+ * revision is `AppSpecContent` (CodeDeploy API reference, RevisionLocation), whose AppSpec names
+ * the task definition ARN CodePipeline registered from the build's taskdef.json and imageDetail.json.
+ */
+async function lookupDeployment(deploymentId: string): Promise<DeploymentRecord | undefined> {
+  const { deploymentInfo } = await codedeploy.send(new GetDeploymentCommand({ deploymentId }));
+  const status = deploymentInfo?.status;
+  if (!status) return undefined;
+  const appSpec = deploymentInfo.revision?.appSpecContent?.content ?? '';
+  const taskDefinition = /arn:aws[\w-]*:ecs:[\w-]+:\d{12}:task-definition\/[\w-]+:\d+/.exec(appSpec)?.[0];
+  if (!taskDefinition) return { status };
+  const described = await ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition }));
+  const image = described.taskDefinition?.containerDefinitions
+    ?.map((c) => c.image ?? '')
+    .find((i) => /:[0-9a-f]{40}$/.test(i));
+  return image ? { status, image } : { status };
+}
+
 async function notify(notice: FailedBuildNotice): Promise<void> {
   await sns.send(
     new PublishCommand({
@@ -86,12 +115,17 @@ export async function handler(event: unknown, context: Context): Promise<void> {
   logger.resetKeys();
   logger.addContext(context);
   try {
-    const outcome = await reportBuildEvent(event, {
+    const deps = {
       routes,
       lookupBuild,
+      lookupDeployment,
       tokenFor,
       ...(settings.notificationTopicArn ? { notify } : {}),
-    });
+    };
+    const fromCodeDeploy = (event as { source?: unknown } | null)?.source === 'aws.codedeploy';
+    const outcome = await (fromCodeDeploy
+      ? reportDeploymentEvent(event, deps)
+      : reportBuildEvent(event, deps));
     if (outcome.kind === 'ignored') logger.info('nothing to report', { reason: outcome.reason });
     else for (const report of outcome.reports) logger.info('build reported', { ...report });
   } catch (err) {

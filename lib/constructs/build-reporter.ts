@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
@@ -28,6 +28,12 @@ export interface BuildReporterProps {
    * @default - failed builds are only reported on the commit
    */
   readonly notificationTopic?: sns.ITopic;
+  /**
+   * Also report the CodeDeploy deployments of the applications whose names start with this prefix,
+   * as the status `pushline/<name>/deploy` on the deployed commit.
+   * @default - deployments are not reported
+   */
+  readonly deploymentApplicationPrefix?: string;
   /**
    * Retention of the function's logs.
    * @default logs.RetentionDays.THREE_MONTHS
@@ -147,6 +153,8 @@ export class BuildReporter extends Construct {
       );
     }
 
+    if (props.deploymentApplicationPrefix) this.reportDeployments(props.deploymentApplicationPrefix);
+
     this.rule = new events.Rule(this, 'BuildStateChange', {
       description: "Sends pushline's build state changes to the reporter",
       enabled: projectNames.length > 0,
@@ -159,9 +167,65 @@ export class BuildReporter extends Construct {
           'build-status': [...BUILD_STATUSES],
         },
       },
-      targets: [
-        new targets.LambdaFunction(this.handler, { deadLetterQueue: this.failedReports, retryAttempts: 8 }),
-      ],
+      targets: [this.target()],
+    });
+  }
+
+  private target(): targets.LambdaFunction {
+    return new targets.LambdaFunction(this.handler, {
+      deadLetterQueue: this.failedReports,
+      retryAttempts: 8,
+    });
+  }
+
+  /** A rule on the deployments of those applications, and just enough to read what they deploy. */
+  private reportDeployments(applicationPrefix: string): void {
+    const stack = Stack.of(this);
+    this.handler.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadOwnDeployments',
+        actions: ['codedeploy:GetDeployment'],
+        resources: [
+          stack.formatArn({
+            service: 'codedeploy',
+            resource: 'deploymentgroup',
+            resourceName: `${applicationPrefix}*`,
+            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+          }),
+        ],
+      }),
+    );
+    this.handler.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'ReadDeployedImage',
+        actions: ['ecs:DescribeTaskDefinition'],
+        resources: ['*'],
+      }),
+    );
+    Validations.of(this.handler).acknowledge(
+      {
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason:
+          'ecs:DescribeTaskDefinition supports no resource-level permissions (Service Authorization Reference, Amazon ECS); it only reads which image a deployment runs.',
+      },
+      {
+        // cdk-nag names a concrete region and account as they are, unresolved ones as <AWS::…>.
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:codedeploy:${Token.isUnresolved(stack.region) ? '<AWS::Region>' : stack.region}:${Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account}:deploymentgroup:${applicationPrefix}*]`,
+        reason:
+          "GetDeployment on the deployment groups of pushline's service stacks only: CloudFormation names their applications after the stack, which starts with this prefix.",
+      },
+    );
+    new events.Rule(this, 'DeploymentStateChange', {
+      description: "Sends pushline's deployment state changes to the reporter",
+      eventPattern: {
+        source: ['aws.codedeploy'],
+        detailType: ['CodeDeploy Deployment State-change Notification'],
+        detail: {
+          application: [{ prefix: applicationPrefix }],
+          state: ['START', 'SUCCESS', 'FAILURE', 'STOP'],
+        },
+      },
+      targets: [this.target()],
     });
   }
 }

@@ -1,4 +1,9 @@
-import { type BuildRecord, type ReporterDeps, reportBuildEvent } from '../../lambda/reporter/core';
+import {
+  type BuildRecord,
+  type ReporterDeps,
+  reportBuildEvent,
+  reportDeploymentEvent,
+} from '../../lambda/reporter/core';
 import type { BuildStatus } from '../../lambda/reporter/events';
 import { ProviderApiError } from '../../lambda/reporter/provider-api';
 import type { ReportProvider } from '../../lambda/reporter/routes';
@@ -7,6 +12,7 @@ import {
   BACKLOG_ENV,
   BACKLOG_SHA,
   buildEvent,
+  deploymentEvent,
   GITHUB_ENV,
   GITHUB_SHA,
   GITLAB_ENV,
@@ -348,6 +354,57 @@ describe('failed builds reach the platform team', () => {
     });
 
     expect(sent.map((n) => n.subject)).toEqual(['pushline: build of hello-world timed out']);
+    expect(api.reports).toEqual([]);
+  });
+});
+
+describe('deployments: pushline/<name>/deploy', () => {
+  const image = `123456789012.dkr.ecr.us-east-1.amazonaws.com/hello-world:${GITHUB_SHA}`;
+  const deploying = (status: string, imageUri: string | undefined = image) => ({
+    ...deps(),
+    lookupDeployment: async () => ({ status, ...(imageUri ? { image: imageUri } : {}) }),
+  });
+
+  test('GIVEN a deployment of a GitHub repository image WHEN it starts and then succeeds THEN the commit gets pending, then success on the deploy context', async () => {
+    await reportDeploymentEvent(deploymentEvent('START'), deploying('InProgress'));
+    await reportDeploymentEvent(deploymentEvent('SUCCESS'), deploying('Succeeded'));
+
+    expect(api.reports.map((r) => [r.sha, r.state, r.context, r.description, r.targetUrl])).toEqual([
+      [
+        GITHUB_SHA,
+        'pending',
+        'pushline/hello-world/deploy',
+        '123456789012.dkr.ecr.us-east-1.amazonaws.com/hello-world:6113728f27ae is being deployed',
+        'https://us-east-1.console.aws.amazon.com/codesuite/codedeploy/deployments/d-123456789?region=us-east-1',
+      ],
+      [
+        GITHUB_SHA,
+        'success',
+        'pushline/hello-world/deploy',
+        '123456789012.dkr.ecr.us-east-1.amazonaws.com/hello-world:6113728f27ae is live',
+        expect.any(String),
+      ],
+    ]);
+  });
+
+  test('GIVEN a late START of a deployment that already rolled back WHEN it arrives THEN the commit gets failure, never pending', async () => {
+    await reportDeploymentEvent(deploymentEvent('START'), deploying('Failed'));
+
+    expect(api.reports.map((r) => [r.state, r.description])).toEqual([
+      [
+        'failure',
+        '123456789012.dkr.ecr.us-east-1.amazonaws.com/hello-world:6113728f27ae failed to deploy and was rolled back',
+      ],
+    ]);
+  });
+
+  test('GIVEN a deployment of an image pushline did not build WHEN it succeeds THEN nothing is reported', async () => {
+    const outcome = await reportDeploymentEvent(
+      deploymentEvent('SUCCESS'),
+      deploying('Succeeded', 'public.ecr.aws/nginx/nginx:latest'),
+    );
+
+    expect(outcome.kind).toBe('ignored');
     expect(api.reports).toEqual([]);
   });
 });

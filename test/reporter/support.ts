@@ -109,3 +109,11 @@ export const GITLAB_ENV = pushEnvironment(
   'mike/diaspora',
 );
 export const BACKLOG_ENV = pushEnvironment('shop-api', BACKLOG_SHA, 'refs/heads/main', 'backlog', 'SHOP/api');
+
+/** AWS's sample "CodeDeploy Deployment State-change Notification", with another state. */
+export function deploymentEvent(state: string): Record<string, unknown> {
+  const event = JSON.parse(
+    readFileSync(join(__dirname, '..', 'fixtures', 'codedeploy', 'deployment-state-change.json'), 'utf8'),
+  ) as { detail: Record<string, unknown> };
+  return { ...event, detail: { ...event.detail, state } };
+}

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { type BuildResult, refName, resultComment, statusContext } from '../build-result';
+import { type BuildResult, refName, resultComment } from '../build-result';
 import { callApi, ProviderApiError } from '../provider-api';
 
 /**
@@ -40,7 +40,7 @@ export async function reportToBacklog(result: BuildResult, apiKey: string): Prom
       method: 'POST',
       url: `${base}/${number}/comments?${key}`,
       headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ content: resultComment(result, statusContext(result.route)) }).toString(),
+      body: new URLSearchParams({ content: resultComment(result) }).toString(),
     });
   }
   return numbers;

@@ -22,7 +22,7 @@ export async function reportToGithub(result: BuildResult, token: string): Promis
       state: result.state,
       target_url: result.logUrl,
       description: statusDescription(result),
-      context: statusContext(route),
+      context: statusContext(result),
     }),
   });
 }

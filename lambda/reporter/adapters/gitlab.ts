@@ -22,8 +22,8 @@ export async function reportToGitlab(result: BuildResult, token: string): Promis
       headers: { 'PRIVATE-TOKEN': token, 'Content-Type': 'application/json' },
       body: JSON.stringify({
         state: gitlabState(result.state, result.buildStatus),
-        ref: refName(result.ref),
-        name: statusContext(route),
+        ...(result.ref ? { ref: refName(result.ref) } : {}),
+        name: statusContext(result),
         target_url: result.logUrl,
         description: statusDescription(result),
       }),
