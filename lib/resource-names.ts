@@ -38,3 +38,11 @@ export function deployTemplateParameterName(
 ): string {
   return `/${prefix}/${projectSuffix(repo.name)}/deploy/${template}`;
 }
+
+/**
+ * What every service stack's name starts with; CloudFormation starts the names it gives unnamed
+ * resources in those stacks (such as the CodeDeploy applications) with it too.
+ */
+export function serviceStackNamePrefix(prefix: string): string {
+  return serviceStackName(prefix, { name: '' });
+}

@@ -1,14 +1,17 @@
 import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { expandCidrs } from './config/cidr-presets';
-import type { PipelineConfig } from './config/schema';
+import { type PipelineConfig, sourceApiUrl } from './config/schema';
 import { sourceHost } from './config/source-host';
 import { ArtifactBucket } from './constructs/artifact-bucket';
+import { BuildReporter, REPORT_PROVIDERS, type ReporterRoute } from './constructs/build-reporter';
 import { GithubRedelivery } from './constructs/github-redelivery';
+import { OperatorNotifications } from './constructs/operator-notifications';
 import { PullThroughCache } from './constructs/pull-through-cache';
 import { WebhookReceiver, type WebhookRoute } from './constructs/webhook-receiver';
-import { buildProjectName } from './resource-names';
+import { buildProjectName, serviceStackNamePrefix } from './resource-names';
 
 export interface SharedStackProps extends StackProps {
   /** The validated config. */
@@ -26,6 +29,12 @@ export class SharedStack extends Stack {
   public readonly pullThroughCache?: PullThroughCache;
   /** The scheduled GitHub redelivery, when `webhook.githubRedelivery` is set and GitHub repositories exist. */
   public readonly githubRedelivery?: GithubRedelivery;
+  /** The platform team's topic: failed builds, failed deployments, the dead-letter alarm. */
+  public readonly notifications: OperatorNotifications;
+  /** Puts build results on the commits. */
+  public readonly reporter: BuildReporter;
+  /** The Git hosts' API tokens the reporter uses, `{"github", "gitlab", "backlog"}`, filled by the operator. */
+  public readonly providerTokens: secretsmanager.ISecret;
 
   constructor(scope: Construct, id: string, props: SharedStackProps) {
     super(scope, id, props);
@@ -72,6 +81,34 @@ export class SharedStack extends Stack {
       description: 'Builds that could not be started after every retry; see README "Webhooks" to redrive',
     });
 
+    this.notifications = new OperatorNotifications(this, 'Notifications', {
+      emails: [config.notifications?.email ?? []].flat(),
+      ...(config.notifications?.slack ? { slack: config.notifications.slack } : {}),
+      slackConfigurationName: `${config.name}-notifications`,
+    });
+    this.notifications.notifyOnAlarm(this.webhooks.deadLetterAlarm);
+    this.notifications.notifyOnAlarm(this.webhooks.buildNotKeptAlarm);
+    // Service stacks are named from the repository (resource-names.ts) and CloudFormation starts
+    // an unnamed CodeDeploy application's name with its stack's name.
+    this.notifications.notifyFailedDeployments(serviceStackNamePrefix(config.name));
+    this.reporter = new BuildReporter(this, 'Reporter', {
+      routes: reporterRoutes(config),
+      notificationTopic: this.notifications.topic,
+      deploymentApplicationPrefix: serviceStackNamePrefix(config.name),
+      logRetention: config.webhook.logRetentionDays as RetentionDays,
+    });
+    this.providerTokens = this.reporter.tokens;
+    this.notifications.notifyOnAlarm(this.reporter.failedReportsAlarm);
+    new CfnOutput(this, 'NotificationTopicArn', {
+      value: this.notifications.topic.topicArn,
+      description: 'Failed builds, failed deployments and the dead-letter alarm',
+    });
+    new CfnOutput(this, 'ProviderTokensSecretName', {
+      value: this.reporter.tokens.secretName,
+      description:
+        'Put {"github": token, "gitlab": token, "backlog": API key} here to see build results on commits; see README "Build results"',
+    });
+
     const githubRepositories = config.repositories
       .filter((r) => r.source.provider === 'github')
       .map((r) => r.source.repository);
@@ -84,11 +121,7 @@ export class SharedStack extends Stack {
         lookback: Duration.minutes(Math.round(redelivery.lookbackHours * 60)),
         maxAttempts: redelivery.maxAttempts,
         logRetention: config.webhook.logRetentionDays as RetentionDays,
-      });
-      new CfnOutput(this, 'GithubRedeliveryTokenSecretName', {
-        value: this.githubRedelivery.tokenSecret.secretName,
-        description:
-          'Put {"github": "<token with webhook read/write>"} here for failed GitHub deliveries to be redelivered',
+        tokenSecret: this.providerTokens,
       });
     }
   }
@@ -107,4 +140,24 @@ export function webhookRoutes(config: PipelineConfig): WebhookRoute[] {
     tags: repo.tags ?? [],
     ...(repo.paths ? { paths: repo.paths } : {}),
   }));
+}
+
+/** The reporter's table, derived from the config: every repository, and where its results go. */
+export function reporterRoutes(config: PipelineConfig): ReporterRoute[] {
+  return config.repositories.flatMap((repo) => {
+    const apiUrl = sourceApiUrl(repo.source);
+    const provider = REPORT_PROVIDERS.find((p) => p === repo.source.provider);
+    // A host pushline cannot report to yet still builds; it is just not told.
+    if (apiUrl === undefined || provider === undefined) return [];
+    return [
+      {
+        name: repo.name,
+        projectName: buildProjectName(config.name, repo),
+        provider,
+        repository: repo.source.repository,
+        apiUrl,
+        report: repo.report,
+      },
+    ];
+  });
 }

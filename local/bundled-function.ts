@@ -36,6 +36,12 @@ export const RETRY_FUNCTION: FunctionMarker = {
   lacks: 'WEBHOOK_SECRET_ARN',
 };
 
+/** The build reporter: the only one with the provider token secret. */
+export const REPORTER_FUNCTION: FunctionMarker = {
+  name: 'reporter function',
+  has: 'PROVIDER_TOKENS_SECRET_ARN',
+};
+
 export function findBundledFunction(
   assemblyDir: string,
   stack: { readonly name: string; readonly template: CfnTemplate },

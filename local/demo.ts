@@ -3,12 +3,14 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../lib/config/load';
 import { AwsServiceError } from './aws-endpoints';
-import { printEndpoints, progressLine, retryLine } from './console-output';
+import { notificationLine, printEndpoints, progressLine, reportLine, retryLine } from './console-output';
 import { makeDeployKey, type SshDaemon, startSshd, TOOL_PATHS } from './daemons';
+import type { RecordedReport } from './git-host-api';
 import type { BuildProgress, LocalCodeBuildOptions } from './local-codebuild';
 import type { LocalPipeline } from './local-pipeline';
 import { startLocalPipeline } from './local-pipeline';
 import type { RetryEvent } from './local-retry-queue';
+import type { PublishedMessage } from './notification-topic';
 import { createSampleRepository, type SampleRepository } from './sample-repository';
 
 export interface DemoOptions {
@@ -21,6 +23,7 @@ export interface DemoOptions {
 
 const ZERO_SHA = '0'.repeat(40);
 const DEMO_REPOSITORY = 'demo/app';
+const DEMO_BACKLOG_PROJECT_REPO = 'DEMO/app';
 const DEMO_BACKLOG_URL = 'https://demo.backlog.jp/git/DEMO/app';
 const DEMO_NPM_TOKEN = 'npm_demo_token_that_must_not_reach_a_layer';
 
@@ -38,11 +41,12 @@ export function demoConfigYaml(
     `  - name: ${DEMO_REPOSITORY}`,
     '    source:',
     '      provider: backlog',
-    '      repository: DEMO/app',
+    `      repository: ${DEMO_BACKLOG_PROJECT_REPO}`,
     `      cloneUrl: ${JSON.stringify(sshd.cloneUrl(barePath))}`,
     // The clone comes from the local sshd, the deliveries from the space the payload names.
     `      host: ${new URL(DEMO_BACKLOG_URL).hostname}`,
     `      knownHosts: [${JSON.stringify(sshd.knownHostsLine)}]`,
+    '      apiUrl: https://demo.backlog.jp',
     '    branches: [main]',
     '    docker:',
     '      secrets: [{ id: npm_token, secretName: demo/npm-token }]',
@@ -126,6 +130,8 @@ export async function startDemoWorld(
     onProgress?: (p: BuildProgress) => void;
     onRetry?: (event: RetryEvent) => void;
     holdBuild?: LocalCodeBuildOptions['holdBuild'];
+    onReport?: (report: RecordedReport) => void;
+    onNotification?: (message: PublishedMessage) => void;
   },
 ): Promise<DemoWorld> {
   const deployKey = makeDeployKey(workDir, 'pushline-demo');
@@ -148,6 +154,8 @@ export async function startDemoWorld(
       onBuildLog: options.onBuildLog,
       onRetry: options.onRetry,
       holdBuild: options.holdBuild,
+      onReport: options.onReport,
+      onNotification: options.onNotification,
       registerStop: options.registerStop,
     });
     const running = pipeline;
@@ -195,11 +203,18 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       print(`build of push 1 held until the build of push 2 has finished`);
       return laterBuildFinished;
     },
+    onReport: (r) => print(reportLine(r)),
+    onNotification: (m) => print(notificationLine(m)),
   });
   const { pipeline, repo } = world;
   firstCommit = repo.firstCommit;
   try {
     printEndpoints(pipeline, print);
+    // Backlog has no commit status: the reporter comments on the open pull requests of the branch.
+    pipeline.gitHost.backlogPullRequests.set(DEMO_BACKLOG_PROJECT_REPO, [{ number: 1, branch: 'main' }]);
+    print(
+      `demo: pull request #1 from main is open on the local Backlog (${pipeline.gitHost.apiUrls.backlog})`,
+    );
     const started = Date.now();
 
     const first = repo.firstCommit;
@@ -246,6 +261,17 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     print(
       `artifact artifacts/demo-app/deploy.zip: ${deployed === second ? 'push 2' : deployed === first ? 'push 1' : 'none'} (${deployed ?? '-'}), though push 1's build finished last`,
     );
+    await pipeline.reported();
+    const reported = [first, second].map((sha) => {
+      const image = `Image: ${pipeline.registry.address}/${DEMO_REPOSITORY}:${sha.slice(0, 12)}`;
+      return pipeline.gitHost.reports.some(
+        (r) =>
+          r.pullRequest === 1 &&
+          r.content?.includes(`${sha.slice(0, 12)} built`) &&
+          r.content.includes(image),
+      );
+    });
+    print(`build results: ${reported.filter(Boolean).length} of 2 pushes reported as built with their image`);
     const webhookMs = pipeline.webhookDurations.reduce((a, b) => a + b, 0);
     print(
       `builds: ${pipeline.endpoints.builds.size}; both pushes to both images ${(elapsed / 1000).toFixed(1)} s, ` +
@@ -260,7 +286,8 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       forgedBuilds === 0 &&
       pipeline.endpoints.builds.size === 2 &&
       images.every((i) => i.full && i.short) &&
-      deployed === second;
+      deployed === second &&
+      reported.every(Boolean);
     print(ok ? 'demo: OK' : 'demo: FAILED');
     return ok ? 0 : 1;
   } finally {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { LocalBuild, StartBuildCall } from './aws-endpoints';
 import { runBuildspec } from './buildspec-runner';
 
@@ -38,6 +39,37 @@ export interface LocalCodeBuildOptions {
     readonly buildId: string;
     readonly commitSha: string;
   }) => Promise<void> | undefined;
+  /** Receives a "CodeBuild Build State Change" event when a build starts and when it ends. */
+  readonly onStateChange?: (event: BuildStateChangeEvent) => void;
+  /** The account and region the events name. */
+  readonly account?: string;
+  readonly region?: string;
+}
+
+/**
+ * A "CodeBuild Build State Change" event in the shape AWS documents ("Build notifications input
+ * format reference"), with the fields pushline's reporter reads.
+ */
+export interface BuildStateChangeEvent {
+  readonly version: '0';
+  readonly id: string;
+  readonly 'detail-type': 'CodeBuild Build State Change';
+  readonly source: 'aws.codebuild';
+  readonly account: string;
+  readonly time: string;
+  readonly region: string;
+  readonly resources: readonly string[];
+  readonly detail: {
+    readonly 'build-status': LocalBuild['buildStatus'];
+    readonly 'project-name': string;
+    readonly 'build-id': string;
+    readonly 'additional-information': {
+      readonly 'build-complete': boolean;
+      readonly environment: {
+        readonly 'environment-variables': readonly { name: string; value: string; type: 'PLAINTEXT' }[];
+      };
+    };
+  };
 }
 
 /** Lines of the build log that move a build to its next stage. */
@@ -102,6 +134,13 @@ export class LocalCodeBuild {
   ): Promise<void> {
     let stage: BuildStage = 'queued';
     const base = { buildId: build.id, projectName: project.projectName, commitSha };
+    // The variables the event shows: the image repository and the StartBuild overrides, never the
+    // values CodeBuild resolves from Secrets Manager (the event shows only their names).
+    const eventEnvironment = {
+      IMAGE_REPOSITORY_URI: project.environment.IMAGE_REPOSITORY_URI ?? '',
+      ...overrides,
+    };
+    this.stateChange(build, project.projectName, eventEnvironment);
     const result = await runBuildspec({
       buildspecPath: this.options.buildspecPath,
       cwd: this.options.sourceDir,
@@ -125,12 +164,42 @@ export class LocalCodeBuild {
     });
     build.buildStatus = result.succeeded ? 'SUCCEEDED' : 'FAILED';
     build.endTime = Date.now() / 1000;
+    this.stateChange(build, project.projectName, eventEnvironment);
     const image = `${project.environment.IMAGE_REPOSITORY_URI ?? project.projectName}:${commitSha}`;
     this.report(
       result.succeeded
         ? { ...base, stage: 'done', detail: image }
         : { ...base, stage: 'failed', detail: result.log.slice(-15).join('\n') },
     );
+  }
+
+  private stateChange(build: LocalBuild, projectName: string, environment: Record<string, string>): void {
+    const { onStateChange, account = '000000000000', region = 'us-east-1' } = this.options;
+    onStateChange?.({
+      version: '0',
+      id: randomUUID(),
+      'detail-type': 'CodeBuild Build State Change',
+      source: 'aws.codebuild',
+      account,
+      time: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+      region,
+      resources: [build.arn],
+      detail: {
+        'build-status': build.buildStatus,
+        'project-name': projectName,
+        'build-id': build.arn,
+        'additional-information': {
+          'build-complete': build.buildStatus !== 'IN_PROGRESS',
+          environment: {
+            'environment-variables': Object.entries(environment).map(([name, value]) => ({
+              name,
+              value,
+              type: 'PLAINTEXT' as const,
+            })),
+          },
+        },
+      },
+    });
   }
 
   private report(progress: BuildProgress): void {

@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { parseDocument } from 'yaml';
 import { expandCidrs } from '../lib/config/cidr-presets';
 import type { PipelineConfig, Provider } from '../lib/config/schema';
 import { buildProjectName, repositoryStackName, serviceStackName } from '../lib/resource-names';
@@ -10,6 +11,7 @@ import { type LocalAwsEndpoints, startLocalAwsEndpoints } from './aws-endpoints'
 import {
   findBundledFunction,
   loadBundledHandler,
+  REPORTER_FUNCTION,
   RETRY_FUNCTION,
   WEBHOOK_FUNCTION,
 } from './bundled-function';
@@ -30,19 +32,33 @@ import {
   stopAll,
   TOOL_PATHS,
 } from './daemons';
+import { type LocalGitHostApi, type RecordedReport, startLocalGitHostApi } from './git-host-api';
 import {
   type BuildProgress,
+  type BuildStateChangeEvent,
   LocalCodeBuild,
   type LocalCodeBuildOptions,
   type LocalProject,
 } from './local-codebuild';
 import { LocalRetryQueue, type QueueHandler, type RetryEvent } from './local-retry-queue';
+import {
+  type LocalNotificationTopic,
+  type PublishedMessage,
+  startLocalNotificationTopic,
+} from './notification-topic';
 
 export const ROOT = resolve(__dirname, '..');
 const BUILDSPEC_DIR = join(ROOT, 'buildspec');
 
 /** The id under which the local Secrets Manager holds the webhook secret. */
 const WEBHOOK_SECRET_ID = 'pushline-local/webhook-secret';
+/** The id of the reporter's provider token secret; the local Git host stand-in takes any token. */
+const PROVIDER_TOKENS_ID = 'pushline-local/provider-tokens';
+const LOCAL_TOKENS = {
+  github: 'local-github-token',
+  gitlab: 'local-gitlab-token',
+  backlog: 'local-backlog-key',
+};
 
 export interface LocalPipelineOptions {
   readonly config: PipelineConfig;
@@ -62,6 +78,10 @@ export interface LocalPipelineOptions {
   /** What happened to each build the webhook had to queue (StartBuild throttled or failing). */
   readonly onRetry?: (event: RetryEvent) => void;
   readonly onWebhook?: (summary: { provider: string; status: number; body: string; ms: number }) => void;
+  /** Each commit status or pull request comment the reporter sends to the local Git host stand-in. */
+  readonly onReport?: (report: RecordedReport) => void;
+  /** Each message the reporter publishes to the notification topic (failed builds). */
+  readonly onNotification?: (message: PublishedMessage) => void;
   /**
    * Receives, before anything starts, the function that stops whatever has started so far, so that
    * Ctrl-C during start-up (synth takes seconds) leaves nothing running.
@@ -81,6 +101,12 @@ export interface LocalPipeline {
   readonly artifactDir: string;
   /** Milliseconds spent inside the webhook function, per request. */
   readonly webhookDurations: number[];
+  /** The stand-in for the GitHub, GitLab and Backlog APIs every repository reports to. */
+  readonly gitHost: LocalGitHostApi;
+  /** The stand-in for the notification topic. */
+  readonly notifications: LocalNotificationTopic;
+  /** Resolves when the reporter has handled every build state change so far. */
+  reported(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -120,6 +146,8 @@ export async function startLocalPipeline(options: LocalPipelineOptions): Promise
   let endpoints: LocalAwsEndpoints | undefined;
   let api: LocalApiGateway | undefined;
   let retryQueue: LocalRetryQueue | undefined;
+  let gitHost: LocalGitHostApi | undefined;
+  let notifications: LocalNotificationTopic | undefined;
   let stopping: Promise<void> | undefined;
   // Idempotent: a demo stops its world, and Ctrl-C or the CLI's exit may stop it again.
   const stop = () => {
@@ -127,12 +155,22 @@ export async function startLocalPipeline(options: LocalPipelineOptions): Promise
       await api?.close();
       retryQueue?.stop();
       await endpoints?.close();
+      await gitHost?.close();
+      await notifications?.close();
       await stopAll([dockerd, registry]);
     })();
     return stopping;
   };
   options.registerStop?.(stop);
-  synthesize(options.configPath, assemblyDir);
+  // Set once the reporter is loaded; CodeBuild only emits state changes after that.
+  let report: (event: BuildStateChangeEvent) => void = () => undefined;
+  let reported: () => Promise<void> = () => Promise.resolve();
+  gitHost = await startLocalGitHostApi({ onReport: options.onReport });
+  notifications = await startLocalNotificationTopic(options.onNotification);
+  // Build results go to the local stand-in: the same config, every source.apiUrl pointed at it.
+  const localConfigPath = join(options.workDir, 'pipeline.local.yaml');
+  writeFileSync(localConfigPath, withApiUrls(readFileSync(options.configPath, 'utf8'), config, gitHost));
+  synthesize(localConfigPath, assemblyDir);
   try {
     registry = await startRegistry();
     dockerd = await startDockerd();
@@ -162,9 +200,15 @@ export async function startLocalPipeline(options: LocalPipelineOptions): Promise
       onProgress: options.onProgress,
       onLog: options.onBuildLog,
       holdBuild: options.holdBuild,
+      onStateChange: (event) => report(event),
+      account: LOCAL_ACCOUNT,
+      region: LOCAL_REGION,
     });
     endpoints = await startLocalAwsEndpoints({
-      secrets: { [WEBHOOK_SECRET_ID]: JSON.stringify(webhookSecret) },
+      secrets: {
+        [WEBHOOK_SECRET_ID]: JSON.stringify(webhookSecret),
+        [PROVIDER_TOKENS_ID]: JSON.stringify(LOCAL_TOKENS),
+      },
       onStartBuild: codebuild.start,
     });
     const refs = {
@@ -187,6 +231,24 @@ export async function startLocalPipeline(options: LocalPipelineOptions): Promise
       findBundledFunction(assemblyDir, sharedStack, RETRY_FUNCTION, refs),
       functionEnv,
     );
+    const reporter = loadBundledHandler<(event: unknown, context: unknown) => Promise<void>>(
+      findBundledFunction(assemblyDir, sharedStack, REPORTER_FUNCTION, {
+        'AWS::SecretsManager::Secret': PROVIDER_TOKENS_ID,
+        'AWS::SNS::Topic': `arn:aws:sns:${LOCAL_REGION}:${LOCAL_ACCOUNT}:${config.name}-notifications`,
+      }),
+      { ...functionEnv, ...notifications.env },
+    );
+    // Lambda invokes the reporter asynchronously; locally one after the other, and a failed report
+    // is logged rather than retried (the stand-in does not fail).
+    let reporting = Promise.resolve();
+    report = (event) => {
+      reporting = reporting.then(() =>
+        reporter(event, lambdaContext(`${config.name}-reporter`, 60_000)).catch((err: unknown) =>
+          options.onWarning?.(`reporter: ${(err as Error).message}`),
+        ),
+      );
+    };
+    reported = () => reporting;
     retryQueue = new LocalRetryQueue({
       endpoints,
       handler: (event) => retryHandler(event, lambdaContext(`${config.name}-build-retry`, 60_000)),
@@ -219,12 +281,27 @@ export async function startLocalPipeline(options: LocalPipelineOptions): Promise
       retryQueue,
       artifactDir,
       webhookDurations,
+      gitHost,
+      notifications,
+      reported: () => reported(),
       stop,
     };
   } catch (err) {
     await stop();
     throw err;
   }
+}
+
+/** The config text with every repository's `source.apiUrl` pointed at the local Git host stand-in. */
+function withApiUrls(text: string, config: PipelineConfig, gitHost: LocalGitHostApi): string {
+  const doc = parseDocument(text);
+  const apiUrls: Partial<Record<string, string>> = gitHost.apiUrls;
+  config.repositories.forEach((repo, i) => {
+    // Hosts the reporter does not report to (Bitbucket, Gitea) keep their config as it is.
+    const apiUrl = apiUrls[repo.source.provider];
+    if (apiUrl) doc.setIn(['repositories', i, 'source', 'apiUrl'], apiUrl);
+  });
+  return doc.toString();
 }
 
 /** The context object Lambda passes a handler (Powertools reads the remaining time from it). */

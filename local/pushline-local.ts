@@ -3,7 +3,7 @@ import { homedir, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../lib/config/load';
-import { printEndpoints, progressLine, retryLine } from './console-output';
+import { notificationLine, printEndpoints, progressLine, reportLine, retryLine } from './console-output';
 import { LOCAL_BUILD_TOOLS, MissingToolError, missingTools } from './daemons';
 import { runDemo } from './demo';
 import { ROOT, startLocalPipeline } from './local-pipeline';
@@ -98,6 +98,8 @@ async function main(): Promise<number> {
       onBuildLog,
       onWebhook: (w) => print(`webhook ${w.provider}: ${w.status} ${w.body}`),
       onRetry: (r) => print(retryLine(r)),
+      onReport: (r) => print(reportLine(r)),
+      onNotification: (m) => print(notificationLine(m)),
       onWarning: (message) => print(`warning: ${message}`),
       registerStop,
     });

@@ -35,7 +35,7 @@ test.each([
   ],
   [
     'Backlog Enterprise',
-    `{ provider: backlog, repository: SHOP/api, cloneUrl: "ssh://git@backlog.example.jp:8972/SHOP/api.git", knownHosts: ["[backlog.example.jp]:8972 ssh-ed25519 ${KEY}"] }`,
+    `{ provider: backlog, repository: SHOP/api, cloneUrl: "ssh://git@backlog.example.jp:8972/SHOP/api.git", knownHosts: ["[backlog.example.jp]:8972 ssh-ed25519 ${KEY}"], apiUrl: "http://backlog.example.jp:8969/backlog" }`,
     'backlog.example.jp',
   ],
   [
@@ -95,7 +95,7 @@ test.each([
   ],
   [
     'a Backlog Enterprise repository',
-    '{ provider: backlog, repository: SHOP/api, cloneUrl: "ssh://git@backlog.example.jp:8972/SHOP/api.git" }',
+    '{ provider: backlog, repository: SHOP/api, cloneUrl: "ssh://git@backlog.example.jp:8972/SHOP/api.git", apiUrl: "http://backlog.example.jp:8969/backlog" }',
     'backlog.example.jp',
   ],
 ])('GIVEN %s without knownHosts WHEN validated THEN its host keys are required', (_name, source, host) => {

@@ -117,6 +117,41 @@ const logRetentionDays = z.number().refine((d) => (LOG_RETENTION_DAYS as readonl
   error: `must be one of the periods CloudWatch Logs accepts: ${LOG_RETENTION_DAYS.join(', ')}`,
 });
 
+const apiUrl = z.url({
+  protocol: /^https?$/,
+  error: 'must be an http(s) URL such as https://github.example.com/api/v3',
+});
+
+/** Where build results go when `source.apiUrl` is not given. */
+export const DEFAULT_API_URLS = {
+  github: 'https://api.github.com',
+  gitlab: 'https://gitlab.com/api/v4',
+} as const;
+
+/**
+ * The API base URL build results are sent to, without a trailing slash: `source.apiUrl`; else on a
+ * server of its own `https://<host>/api/v3` (GitHub Enterprise Server, GitHub Docs "About the REST
+ * API") or `https://<host>/api/v4` (GitLab self-managed); else the public service's (api.github.com,
+ * gitlab.com/api/v4) or, for a Backlog space, its web URL (`https://<space>.backlog.jp` or `.com`).
+ * Undefined where it cannot be derived (Backlog Enterprise; Bitbucket and Gitea, not reported to).
+ */
+export function sourceApiUrl(source: {
+  readonly provider: Provider;
+  readonly cloneUrl: string;
+  readonly host?: string | undefined;
+  readonly apiUrl?: string | undefined;
+}): string | undefined {
+  const host = sourceHost(source);
+  const selfHosted = isSelfHosted(source);
+  let url = source.apiUrl;
+  if (url === undefined && source.provider === 'github')
+    url = selfHosted ? `https://${host}/api/v3` : DEFAULT_API_URLS.github;
+  if (url === undefined && source.provider === 'gitlab')
+    url = selfHosted ? `https://${host}/api/v4` : DEFAULT_API_URLS.gitlab;
+  if (url === undefined && source.provider === 'backlog' && !selfHosted) url = `https://${host}`;
+  return url?.replace(/\/+$/, '');
+}
+
 const SourceSchema = z.strictObject({
   provider: z.enum(PROVIDERS, { error: `must be one of ${PROVIDERS.join(', ')}` }),
   repository: z
@@ -148,6 +183,11 @@ const SourceSchema = z.strictObject({
     .optional()
     .describe(
       'Host name of a self-hosted server (GitHub Enterprise Server, GitLab self-managed) as its webhook payloads carry it. Default: github.com, gitlab.com; for Backlog the host of cloneUrl',
+    ),
+  apiUrl: apiUrl
+    .optional()
+    .describe(
+      'API base URL for build results. Default: https://api.github.com, https://gitlab.com/api/v4, https://HOST/api/v3 (GitHub Enterprise Server) or /api/v4 (GitLab self-managed) for source.host, the Backlog space https://SPACE.backlog.jp of cloneUrl; required for Backlog Enterprise (e.g. http://HOST:8969/backlog) unless report: false',
     ),
 });
 
@@ -362,28 +402,42 @@ const DeploySchema = z.strictObject({
   logRetentionDays: logRetentionDays.default(30),
 });
 
-const RepositorySchema = z.strictObject({
-  name: repositoryName.describe('ECR repository name and CodeBuild project suffix'),
-  source: SourceSchema.superRefine(requireKnownHostsWhenSelfHosted),
-  branches: z.array(refPattern).min(1).default(['main']).describe('Branch globs that build'),
-  tags: z.array(refPattern).optional().describe('Tag globs that build. Default: tags do not build'),
-  paths: z.array(pathPattern).min(1).optional().describe('Build only when one of these paths changed'),
-  docker: DockerSchema.default({ context: '.' }),
-  build: BuildSchema.default({
-    computeType: 'small',
-    timeoutMinutes: 30,
-    concurrentBuildLimit: 2,
-    logRetentionDays: 30,
-  }),
-  registry: RegistrySchema.default({
-    encryption: 'AES256',
-    untaggedExpireDays: 14,
-    keepImages: 100,
-    removalPolicy: 'retain',
-  }),
-  share: z.union([ShareSchema, z.array(ShareSchema).min(1)]).optional(),
-  deploy: DeploySchema.optional(),
-});
+const RepositorySchema = z
+  .strictObject({
+    name: repositoryName.describe('ECR repository name and CodeBuild project suffix'),
+    source: SourceSchema.superRefine(requireKnownHostsWhenSelfHosted),
+    branches: z.array(refPattern).min(1).default(['main']).describe('Branch globs that build'),
+    tags: z.array(refPattern).optional().describe('Tag globs that build. Default: tags do not build'),
+    paths: z.array(pathPattern).min(1).optional().describe('Build only when one of these paths changed'),
+    docker: DockerSchema.default({ context: '.' }),
+    build: BuildSchema.default({
+      computeType: 'small',
+      timeoutMinutes: 30,
+      concurrentBuildLimit: 2,
+      logRetentionDays: 30,
+    }),
+    registry: RegistrySchema.default({
+      encryption: 'AES256',
+      untaggedExpireDays: 14,
+      keepImages: 100,
+      removalPolicy: 'retain',
+    }),
+    share: z.union([ShareSchema, z.array(ShareSchema).min(1)]).optional(),
+    deploy: DeploySchema.optional(),
+    report: z
+      .boolean()
+      .default(true)
+      .describe('Report build results on the commit (status or Backlog pull request comment)'),
+  })
+  .superRefine((repository, ctx) => {
+    if (repository.report && repository.source.provider === 'backlog' && !sourceApiUrl(repository.source))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['source', 'apiUrl'],
+        message:
+          "is required for a Backlog repository outside a backlog.jp or backlog.com space (Backlog Enterprise) to report build results: give the server's URL, such as http://backlog.example.jp:8969/backlog, or set report: false",
+      });
+  });
 
 const PullThroughCacheSchema = z
   .strictObject({
@@ -485,6 +539,28 @@ export const PipelineConfigSchema = z.strictObject({
       error: 'every rule needs its own prefix (ECR allows one rule per prefix in a registry)',
     })
     .optional(),
+  notifications: z
+    .strictObject({
+      email: z
+        .union([z.email(), z.array(z.email()).min(1)], {
+          error: 'must be an email address or a list of them',
+        })
+        .optional()
+        .describe('Who receives failed builds, failed deployments and the dead-letter alarm'),
+      slack: z
+        .strictObject({
+          workspaceId: z
+            .string()
+            .regex(/^[0-9A-Z]{1,255}$/, { error: 'must be a Slack workspace ID such as T0123ABCD' }),
+          channelId: z
+            .string()
+            .regex(/^[A-Za-z0-9]{1,255}$/, { error: 'must be a Slack channel ID such as C0123ABCD' }),
+        })
+        .optional()
+        .describe('An AWS Chatbot Slack channel for the same notifications (authorize the workspace first)'),
+    })
+    .optional()
+    .describe("The platform team's notification topic"),
   repositories: z.array(RepositorySchema).min(1, { error: 'must list at least one repository' }),
 });
 

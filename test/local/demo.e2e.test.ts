@@ -89,6 +89,19 @@ describeE2e('npm run local -- --demo', () => {
     expect(output).toMatch(/^webhook with a wrong token: 401 .*\(new builds: 0\)$/m);
   });
 
+  test('THEN each push is reported on the open Backlog pull request of its branch as built, with its image', () => {
+    for (const sha of [pushed(1), pushed(2)] as string[]) {
+      const short = sha.slice(0, 12);
+      expect(output).toMatch(
+        new RegExp(
+          `^report backlog DEMO/app pull request #1: \\S+ pushline/demo/app: ${short} built \\(Image: \\S+/demo/app:${short}\\)$`,
+          'm',
+        ),
+      );
+    }
+    expect(output).toMatch(/^build results: 2 of 2 pushes reported as built with their image$/m);
+  });
+
   test('THEN the demo exits 0 and says so', () => {
     expect(output).toMatch(/^demo: OK$/m);
     expect(status).toBe(0);

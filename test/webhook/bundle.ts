@@ -27,21 +27,26 @@ export async function synthesize(configPath: string): Promise<string> {
 
 /** The bundled webhook handler (`index.js`) of a synthesized shared stack. */
 export function webhookBundle(assemblyDir: string, sharedStackName = 'pushline-shared'): string {
-  const template = JSON.parse(
-    readFileSync(join(assemblyDir, `${sharedStackName}.template.json`), 'utf8'),
-  ) as {
+  return functionBundle(assemblyDir, 'pushline webhook: authenticates', sharedStackName);
+}
+
+/** The bundled handler (`index.js`) of the function whose description starts with `description`. */
+export function functionBundle(
+  assemblyDir: string,
+  description: string,
+  stackName = 'pushline-shared',
+): string {
+  const template = JSON.parse(readFileSync(join(assemblyDir, `${stackName}.template.json`), 'utf8')) as {
     Resources: Record<
       string,
       { Type: string; Properties: { Description?: string; Code?: { S3Key?: string } } }
     >;
   };
   const handler = Object.values(template.Resources).find(
-    (r) =>
-      r.Type === 'AWS::Lambda::Function' &&
-      r.Properties.Description?.startsWith('pushline webhook: authenticates'),
+    (r) => r.Type === 'AWS::Lambda::Function' && r.Properties.Description?.startsWith(description),
   );
   const key = handler?.Properties.Code?.S3Key;
-  if (!key) throw new Error(`no webhook function in ${sharedStackName}.template.json`);
+  if (!key) throw new Error(`no function "${description}…" in ${stackName}.template.json`);
   return join(assemblyDir, `asset.${key.replace(/\.zip$/, '')}`, 'index.js');
 }
 
@@ -50,7 +55,12 @@ export async function invokeBundle(
   bundle: string,
   env: Record<string, string>,
   events: readonly unknown[],
-): Promise<{ results: { statusCode: number; body: string }[]; logLines: string[] }> {
+): Promise<{
+  results: { statusCode: number; body: string }[];
+  logLines: string[];
+  /** JSON log lines written to stderr (Powertools writes warnings and errors there). */
+  stderrLogLines: string[];
+}> {
   const dir = mkdtempSync(join(tmpdir(), 'pushline-invoke-'));
   const eventsFile = join(dir, 'events.json');
   const resultsFile = join(dir, 'results.json');
@@ -64,13 +74,14 @@ export async function invokeBundle(
       for (const event of JSON.parse(fs.readFileSync(process.argv[2], 'utf8'))) results.push(await handler(event, context));
       fs.writeFileSync(process.argv[3], JSON.stringify(results));
     })();`;
-  const { stdout } = await run(process.execPath, ['-e', script, bundle, eventsFile, resultsFile], {
+  const { stdout, stderr } = await run(process.execPath, ['-e', script, bundle, eventsFile, resultsFile], {
     env: { PATH: process.env.PATH ?? '', ...env },
     maxBuffer: 16 * 1024 * 1024,
   });
   return {
     results: JSON.parse(readFileSync(resultsFile, 'utf8')) as { statusCode: number; body: string }[],
     logLines: stdout.split('\n').filter((line) => line.startsWith('{')),
+    stderrLogLines: stderr.split('\n').filter((line) => line.startsWith('{')),
   };
 }
 

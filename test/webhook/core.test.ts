@@ -90,11 +90,9 @@ describe('routing', () => {
 
 describe('acting', () => {
   test('GIVEN a push WHEN its build starts at once THEN StartBuild carries no receive time (a redelivery repeats it exactly), but a queued one keeps it', async () => {
-    const job = buildJob(
-      push(),
-      [ROUTE, { ...ROUTE, name: 'other', projectName: 'pushline-other' }],
-      { receivedAt: 1_764_000_000_000 },
-    );
+    const job = buildJob(push(), [ROUTE, { ...ROUTE, name: 'other', projectName: 'pushline-other' }], {
+      receivedAt: 1_764_000_000_000,
+    });
     const started: Record<string, unknown>[] = [];
     const queued: Record<string, unknown>[] = [];
     await startOrQueue(job, {

@@ -54,6 +54,7 @@ repositories:
       repository: SHOP/api
       cloneUrl: "ssh://git@backlog.example.jp:8972/SHOP/api.git"
       knownHosts: ["[backlog.example.jp]:8972 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAfuCHKVTjquxvt6CM6tdG4SLp1Btn/nOeHHE5UOzRdf"]
+      apiUrl: http://backlog.example.jp:8969/backlog
     branches: [main]
   - name: bitbucket-app
     source: { provider: bitbucket, repository: team_name/repo_name, cloneUrl: "git@bitbucket.org:team_name/repo_name.git" }
