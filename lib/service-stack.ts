@@ -9,12 +9,13 @@ import * as ssm from 'aws-cdk-lib/aws-ssm';
 import type { Construct } from 'constructs';
 import {
   type DeployConfig,
+  type DeployEnvironment,
   type PipelineConfig,
   projectSuffix,
   type RepositoryConfig,
 } from './config/schema';
 import { BlueGreenService } from './constructs/blue-green-service';
-import { DeployPipeline } from './constructs/deploy-pipeline';
+import { DeployPipeline, type DeployTarget } from './constructs/deploy-pipeline';
 import {
   ADVANCED_PARAMETER_LIMIT,
   renderAppSpecTemplate,
@@ -33,19 +34,28 @@ export interface ServiceStackProps extends StackProps {
   readonly artifactBucket: s3.IBucket;
   /** The repository's ECR repository, holding the commit images the service runs. */
   readonly imageRepository: ecr.IRepository;
+  /**
+   * The named environment (of `deploy.environments`) this stack serves. Then the stack holds that
+   * environment's service and deploy templates only; the repository's `PipelineStack` deploys it.
+   * @default the repository's one service, with its deploy pipeline in this stack
+   */
+  readonly deployEnvironment?: DeployEnvironment;
 }
 
 /**
- * One repository's ECS service and its deploy pipeline. A stack of its own because CodeDeploy, not
- * CloudFormation, owns the running task definition and the listeners' target groups after the
- * first rollout; keeping them apart from the build means a later `cdk deploy` of the build never
- * touches the service.
+ * One repository's ECS service and its deploy pipeline (or, with `deploy.environments`, one
+ * environment's service). A stack of its own because CodeDeploy, not CloudFormation, owns the
+ * running task definition and the listeners' target groups after the first rollout; keeping them
+ * apart from the build means a later `cdk deploy` of the build never touches the service.
  */
 export class ServiceStack extends Stack {
   public readonly service: BlueGreenService;
-  public readonly pipeline: DeployPipeline;
-  /** Failed pipeline runs and failed deployments are published here. */
-  public readonly notifications: sns.Topic;
+  /** The deploy pipeline, unless the repository's `PipelineStack` deploys this environment. */
+  public readonly pipeline?: DeployPipeline;
+  /** Failed pipeline runs and failed deployments are published here (when the pipeline is here). */
+  public readonly notifications?: sns.Topic;
+  /** The environment this stack serves; unnamed without `deploy.environments`. */
+  public readonly deployEnvironment: DeployEnvironment;
   public readonly taskDefinitionTemplate: ssm.StringParameter;
   public readonly appSpecTemplate: ssm.StringParameter;
   private readonly zoneCount: number;
@@ -53,31 +63,33 @@ export class ServiceStack extends Stack {
   constructor(scope: Construct, id: string, props: ServiceStackProps) {
     super(scope, id, props);
     const { config, repository } = props;
-    const deploy: DeployConfig | undefined = repository.deploy;
-    if (deploy === undefined) {
+    if (repository.deploy === undefined) {
       throw new Error(
         `ServiceStack: repository ${repository.name} has no deploy section; only deployed repositories get a service stack`,
       );
     }
+    this.deployEnvironment = props.deployEnvironment ?? { approval: false, deploy: repository.deploy };
+    const { deploy, name: environmentName } = this.deployEnvironment;
     this.zoneCount = deploy.vpc !== undefined && 'maxAzs' in deploy.vpc ? deploy.vpc.maxAzs : 2;
-
-    this.notifications = notificationTopic(this, deploy);
+    const family = `${config.name}-${projectSuffix(repository.name)}`;
 
     this.service = new BlueGreenService(this, 'Service', {
       deploy,
-      family: `${config.name}-${projectSuffix(repository.name)}`,
+      family: environmentName === undefined ? family : `${family}-${environmentName}`,
       imageRepository: props.imageRepository,
       cpuArchitecture: cpuArchitecture(repository),
     });
 
-    this.pipeline = new DeployPipeline(this, 'Deploy', {
-      artifactBucket: props.artifactBucket,
-      artifactKey: artifactKey(repository),
-      deploymentGroup: this.service.deploymentGroup,
-      taskRoles: [this.service.executionRole, this.service.taskRole],
-      accessLogsBucket: this.service.logsBucket,
-      notificationTopic: this.notifications,
-    });
+    if (environmentName === undefined) {
+      this.notifications = notificationTopic(this, deploy);
+      this.pipeline = new DeployPipeline(this, 'Deploy', {
+        artifactBucket: props.artifactBucket,
+        artifactKey: artifactKey(repository),
+        targets: [this.deployTarget()],
+        accessLogsBucket: this.service.logsBucket,
+        notificationTopic: this.notifications,
+      });
+    }
 
     const taskSettings = this.service.taskSettings;
     const worstCase = worstCaseTaskDefinitionLength(taskSettings);
@@ -87,13 +99,13 @@ export class ServiceStack extends Stack {
       );
     }
     this.taskDefinitionTemplate = new ssm.StringParameter(this, 'TaskDefinitionTemplate', {
-      parameterName: deployTemplateParameterName(config.name, repository, 'taskdef'),
+      parameterName: deployTemplateParameterName(config.name, repository, 'taskdef', environmentName),
       description: `taskdef.json the build of ${repository.name} puts into the deploy artifact (<IMAGE1_NAME> is the commit image)`,
       stringValue: this.toJsonString(renderTaskDefinitionTemplate(taskSettings), 2),
       tier: worstCase > STANDARD_PARAMETER_LIMIT ? ssm.ParameterTier.ADVANCED : ssm.ParameterTier.STANDARD,
     });
     this.appSpecTemplate = new ssm.StringParameter(this, 'AppSpecTemplate', {
-      parameterName: deployTemplateParameterName(config.name, repository, 'appspec'),
+      parameterName: deployTemplateParameterName(config.name, repository, 'appspec', environmentName),
       description: `appspec.yaml the build of ${repository.name} puts into the deploy artifact`,
       stringValue: renderAppSpecTemplate(taskSettings),
     });
@@ -108,12 +120,24 @@ export class ServiceStack extends Stack {
       description:
         'Test listener: the new version before traffic shifts (reachable from deploy.testListenerCidrs)',
     });
-    new CfnOutput(this, 'PipelineName', { value: this.pipeline.pipeline.pipelineName });
+    if (this.pipeline) new CfnOutput(this, 'PipelineName', { value: this.pipeline.pipeline.pipelineName });
     new CfnOutput(this, 'CodeDeployApplication', { value: this.service.application.applicationName });
     new CfnOutput(this, 'DeploymentGroup', { value: this.service.deploymentGroup.deploymentGroupName });
     new CfnOutput(this, 'ClusterName', { value: this.service.cluster.clusterName });
     new CfnOutput(this, 'ServiceName', { value: this.service.service.serviceName });
-    new CfnOutput(this, 'NotificationTopicArn', { value: this.notifications.topicArn });
+    if (this.notifications) {
+      new CfnOutput(this, 'NotificationTopicArn', { value: this.notifications.topicArn });
+    }
+  }
+
+  /** This stack's service as a stage of a deploy pipeline. */
+  public deployTarget(): DeployTarget {
+    return {
+      name: this.deployEnvironment.name,
+      deploymentGroup: this.service.deploymentGroup,
+      taskRoles: [this.service.executionRole, this.service.taskRole],
+      approval: this.deployEnvironment.approval,
+    };
   }
   /**
    * The first `deploy.vpc.maxAzs` zones of the region as CloudFormation resolves them
@@ -136,7 +160,7 @@ function cpuArchitecture(repository: RepositoryConfig): 'X86_64' | 'ARM64' {
  * An SSL-only topic encrypted with its own key, because EventBridge cannot publish to a topic
  * encrypted with the AWS-managed SNS key.
  */
-function notificationTopic(scope: Construct, deploy: DeployConfig): sns.Topic {
+export function notificationTopic(scope: Construct, deploy: DeployConfig): sns.Topic {
   const key = new kms.Key(scope, 'NotificationKey', {
     description: 'Encrypts the deploy notifications topic',
     enableKeyRotation: true,

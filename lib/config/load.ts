@@ -1,7 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { type PipelineConfig, PipelineConfigSchema, projectSuffix } from './schema';
+import {
+  NOT_AN_ENVIRONMENT_SETTING,
+  type PipelineConfig,
+  PipelineConfigSchema,
+  projectSuffix,
+} from './schema';
 
 /** Thrown when the config file cannot be used; `problems` holds one line per mistake. */
 export class ConfigError extends Error {
@@ -66,6 +71,8 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string[] {
       const value =
         parent && typeof parent === 'object' ? (parent as Record<string, unknown>)[key] : undefined;
       const path = formatPath([...issue.path, key]);
+      if (issue.path.at(-2) === 'environments')
+        return `${path}: ${NOT_AN_ENVIRONMENT_SETTING} (got ${show(value)})`;
       return `${path}: unknown field (value ${show(value)}); check the spelling against pipeline.config.schema.json`;
     });
   }
