@@ -1,7 +1,9 @@
 import { CfnOutput, Duration, Fn, Stack, type StackProps } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
@@ -13,9 +15,11 @@ import {
   type PipelineConfig,
   projectSuffix,
   type RepositoryConfig,
+  type ValidationConfig,
 } from './config/schema';
 import { BlueGreenService } from './constructs/blue-green-service';
 import { DeployPipeline, type DeployTarget } from './constructs/deploy-pipeline';
+import { ValidationHook } from './constructs/validation-hook';
 import {
   ADVANCED_PARAMETER_LIMIT,
   renderAppSpecTemplate,
@@ -56,6 +60,8 @@ export class ServiceStack extends Stack {
   public readonly notifications?: sns.Topic;
   /** The environment this stack serves; unnamed without `deploy.environments`. */
   public readonly deployEnvironment: DeployEnvironment;
+  /** The check before production traffic, when `deploy.validation` asks for one. */
+  public readonly validationHook?: ValidationHook;
   public readonly taskDefinitionTemplate: ssm.StringParameter;
   public readonly appSpecTemplate: ssm.StringParameter;
   private readonly zoneCount: number;
@@ -79,6 +85,10 @@ export class ServiceStack extends Stack {
       imageRepository: props.imageRepository,
       cpuArchitecture: cpuArchitecture(repository),
     });
+
+    const scheme = deploy.certificateArn ? 'https' : 'http';
+    const testUrl = `${scheme}://${this.service.loadBalancer.loadBalancerDnsName}:${deploy.testListenerPort}`;
+    if (deploy.validation) this.validationHook = this.addValidationHook(deploy, deploy.validation, testUrl);
 
     if (environmentName === undefined) {
       this.notifications = notificationTopic(this, deploy);
@@ -107,10 +117,11 @@ export class ServiceStack extends Stack {
     this.appSpecTemplate = new ssm.StringParameter(this, 'AppSpecTemplate', {
       parameterName: deployTemplateParameterName(config.name, repository, 'appspec', environmentName),
       description: `appspec.yaml the build of ${repository.name} puts into the deploy artifact`,
-      stringValue: renderAppSpecTemplate(taskSettings),
+      stringValue: renderAppSpecTemplate(taskSettings, {
+        afterAllowTestTraffic: this.validationHook?.function.functionArn,
+      }),
     });
 
-    const scheme = deploy.certificateArn ? 'https' : 'http';
     new CfnOutput(this, 'ServiceUrl', {
       value: `${scheme}://${this.service.loadBalancer.loadBalancerDnsName}/`,
       description: `Production URL of ${repository.name}`,
@@ -128,6 +139,41 @@ export class ServiceStack extends Stack {
     if (this.notifications) {
       new CfnOutput(this, 'NotificationTopicArn', { value: this.notifications.topicArn });
     }
+  }
+
+  /**
+   * The `AfterAllowTestTraffic` check. The load balancer is internet-facing, so the function reaches
+   * the test listener through the NAT gateways' public addresses, which the listener admits.
+   */
+  private addValidationHook(
+    deploy: DeployConfig,
+    validation: ValidationConfig,
+    testUrl: string,
+  ): ValidationHook {
+    if (deploy.certificateArn !== undefined) {
+      throw new Error(
+        `ServiceStack: deploy.validation cannot check an HTTPS test listener yet (the load balancer's DNS name does not match ${deploy.certificateArn}); leave validation out where certificateArn is set`,
+      );
+    }
+    const hook = new ValidationHook(this, 'Validation', {
+      vpc: this.service.vpc,
+      testUrl: `${testUrl}${validation.path}`,
+      expectStatus: validation.expectStatus,
+      timeout: Duration.seconds(validation.timeoutSeconds),
+      deploymentGroup: this.service.deploymentGroup,
+      logRetention: deploy.logRetentionDays as RetentionDays,
+    });
+    hook.grantInvoke(this.service.deploymentGroup.role);
+    for (const subnet of this.service.vpc.publicSubnets) {
+      const eip = subnet.node.tryFindChild('EIP') as ec2.CfnEIP | undefined;
+      if (eip) {
+        this.service.testListener.connections.allowDefaultPortFrom(
+          ec2.Peer.ipv4(`${eip.attrPublicIp}/32`),
+          'Validation hook, through the NAT gateway',
+        );
+      }
+    }
+    return hook;
   }
 
   /** This stack's service as a stage of a deploy pipeline. */

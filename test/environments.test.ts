@@ -162,8 +162,6 @@ describe.each([
       Memory: '1024',
       Family: 'pushline-shop-api-production',
     });
-    production?.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', { Port: 443 });
-    staging?.resourcePropertiesCountIs('AWS::ElasticLoadBalancingV2::Listener', { Port: 443 }, 0);
     for (const [template, environment] of [
       [staging, 'staging'],
       [production, 'production'],
@@ -191,5 +189,87 @@ describe.each([
       Value: deployTemplateParameterName('pushline', { name: 'shop/api' }, 'taskdef', 'production'),
     });
     expect(variables.TASKDEF_TEMPLATE).toBeUndefined();
+  });
+});
+
+describe('deploy.validation', () => {
+  const { stacks } = buildApp(loadConfig(FIXTURE));
+  const staging = stacks.services[0];
+  if (!staging) throw new Error('no staging stack');
+  const template = Template.fromStack(staging);
+  const hook = Object.keys(template.findResources('AWS::Lambda::Function')).find((id) =>
+    id.startsWith('Validation'),
+  );
+
+  test('GIVEN validation THEN the AppSpec runs the hook function after test traffic is allowed', () => {
+    expect(hook).toBeDefined();
+    const appspec = Object.values(
+      template.findResources('AWS::SSM::Parameter', {
+        Properties: {
+          Name: deployTemplateParameterName('pushline', { name: 'shop/api' }, 'appspec', 'staging'),
+        },
+      }),
+    )[0] as { Properties: { Value: unknown } };
+    expect(JSON.stringify(appspec.Properties.Value)).toContain('Hooks:\\n  - AfterAllowTestTraffic: \\"');
+    expect(JSON.stringify(appspec.Properties.Value)).toContain(`"${hook}","Arn"`);
+  });
+
+  test('GIVEN validation THEN the hook runs in the service VPC, calls the test listener path, and may report only on this deployment group', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      VpcConfig: Match.objectLike({ SubnetIds: Match.anyValue() }),
+      Environment: {
+        Variables: {
+          TEST_URL: { 'Fn::Join': ['', ['http://', Match.anyValue(), ':8080/health']] },
+          EXPECT_STATUS: '200',
+          TIMEOUT_MS: '20000',
+        },
+      },
+    });
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          {
+            Action: 'codedeploy:PutLifecycleEventHookExecutionStatus',
+            Effect: 'Allow',
+            Resource: Match.anyValue(),
+          },
+        ]),
+      },
+    });
+    const deploymentGroupRole = Object.keys(template.findResources('AWS::IAM::Role')).find((id) =>
+      id.includes('DeploymentGroupServiceRole'),
+    );
+    template.hasResourceProperties('AWS::IAM::Policy', {
+      Roles: [{ Ref: deploymentGroupRole }],
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Action: 'lambda:InvokeFunction',
+            Resource: { 'Fn::GetAtt': [hook, 'Arn'] },
+          }),
+        ]),
+      },
+    });
+  });
+
+  test('GIVEN validation and an HTTPS certificate THEN synthesis stops, naming both', () => {
+    const config = loadConfig(FIXTURE);
+    const repository = config.repositories[0];
+    const deploy = repository?.deploy;
+    if (!repository || !deploy) throw new Error('fixture changed');
+    const https = {
+      ...config,
+      repositories: [
+        {
+          ...repository,
+          deploy: {
+            ...deploy,
+            certificateArn:
+              'arn:aws:acm:ap-northeast-1:111122223333:certificate/0a1b2c3d-1111-2222-3333-444455556666',
+          },
+        },
+      ],
+    };
+    expect(() => buildApp(https)).toThrow(/deploy\.validation cannot check an HTTPS test listener/);
   });
 });

@@ -304,7 +304,7 @@ export class WebhookReceiver extends Construct {
 }
 
 /** Bundled and minified by the local esbuild, AWS SDK v3 included (not taken from the runtime). */
-function functionBundling(define?: Record<string, string>): nodejs.BundlingOptions {
+export function functionBundling(define?: Record<string, string>): nodejs.BundlingOptions {
   return {
     minify: true,
     // No source map: loading one at cold start costs more than readable stack traces are worth here.
