@@ -65,6 +65,16 @@ describe('deploy.environments in the config', () => {
     );
   });
 
+  test('GIVEN an environment in another account THEN the validator says that is not built yet, instead of a synthesis error', () => {
+    expect(
+      problemsOf(withEnvironments('- name: staging\n- name: production\n  account: "222233334444"')),
+    ).toContainEqual(
+      expect.stringMatching(
+        /^repositories\[0\]\.deploy\.environments\[1\]\.account: another account per environment is not built yet/,
+      ),
+    );
+  });
+
   test('GIVEN an override of a setting that is not per environment THEN the validator lists what may be overridden', () => {
     expect(problemsOf(withEnvironments('- name: staging\n  containerPort: 9090'))).toContainEqual(
       expect.stringMatching(

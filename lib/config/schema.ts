@@ -399,6 +399,16 @@ const EnvironmentsSchema = z
         seen.set(environment.name, index);
       }
     });
+    environments.forEach((environment, index) => {
+      for (const field of ['account', 'region'] as const) {
+        if (environment[field] === undefined) continue;
+        ctx.addIssue({
+          code: 'custom',
+          path: [index, field],
+          message: `another ${field} per environment is not built yet: the deploy role, artifact key grants and replication bucket it needs are still open (issue 14); leave ${field} out to deploy in the installation's ${field}`,
+        });
+      }
+    });
     if (environments[0]?.approval === true) {
       ctx.addIssue({
         code: 'custom',
