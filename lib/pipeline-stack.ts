@@ -3,7 +3,7 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import type { RepositoryConfig } from './config/schema';
-import { DeployPipeline } from './constructs/deploy-pipeline';
+import { DeployPipeline, pascalCase } from './constructs/deploy-pipeline';
 import { createLogBucket } from './constructs/log-bucket';
 import { artifactKey } from './resource-names';
 import { notificationTopic, type ServiceStack } from './service-stack';
@@ -45,6 +45,13 @@ export class PipelineStack extends Stack {
       }),
       notificationTopic: this.notifications,
     });
+    // The build reads its templates from SSM in this account; services elsewhere publish them here.
+    for (const service of props.services) {
+      this.addStackDependency(service, 'the pipeline deploys to the service and assumes its deploy role');
+      if (service.crossAccount) {
+        service.publishDeployTemplates(this, pascalCase(service.deployEnvironment.name ?? ''));
+      }
+    }
     new CfnOutput(this, 'PipelineName', { value: this.pipeline.pipeline.pipelineName });
     new CfnOutput(this, 'NotificationTopicArn', { value: this.notifications.topicArn });
   }

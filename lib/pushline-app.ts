@@ -77,6 +77,7 @@ export function createPushlineStacks(
           env: environmentEnv(env, deployEnvironment),
           ...common,
           deployEnvironment,
+          pipelineAccount: env?.account,
           description: `pushline: ECS service of ${repository.name} in ${deployEnvironment.name}`,
         }),
     );

@@ -1,4 +1,4 @@
-import { CfnOutput, Duration, Fn, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Fn, PhysicalName, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -18,7 +18,7 @@ import {
   type ValidationConfig,
 } from './config/schema';
 import { BlueGreenService } from './constructs/blue-green-service';
-import { DeployPipeline, type DeployTarget } from './constructs/deploy-pipeline';
+import { DeployPipeline, type DeployTarget, grantDeploy } from './constructs/deploy-pipeline';
 import { ValidationHook } from './constructs/validation-hook';
 import {
   ADVANCED_PARAMETER_LIMIT,
@@ -44,6 +44,13 @@ export interface ServiceStackProps extends StackProps {
    * @default the repository's one service, with its deploy pipeline in this stack
    */
   readonly deployEnvironment?: DeployEnvironment;
+  /**
+   * The account of the pipeline that deploys this environment. When it is another account, this
+   * stack makes the role the pipeline's deploy action assumes, and the pipeline's stack publishes the
+   * deploy templates.
+   * @default this stack's account
+   */
+  readonly pipelineAccount?: string;
 }
 
 /**
@@ -62,8 +69,13 @@ export class ServiceStack extends Stack {
   public readonly deployEnvironment: DeployEnvironment;
   /** The check before production traffic, when `deploy.validation` asks for one. */
   public readonly validationHook?: ValidationHook;
-  public readonly taskDefinitionTemplate: ssm.StringParameter;
-  public readonly appSpecTemplate: ssm.StringParameter;
+  /** The templates the build reads; in the pipeline's stack when this stack is in another account. */
+  public readonly taskDefinitionTemplate?: ssm.StringParameter;
+  public readonly appSpecTemplate?: ssm.StringParameter;
+  /** The role the pipeline's deploy action assumes, when the pipeline runs in another account. */
+  public readonly crossAccountDeployRole?: iam.Role;
+  private readonly config: PipelineConfig;
+  private readonly repository: RepositoryConfig;
   private readonly zoneCount: number;
 
   constructor(scope: Construct, id: string, props: ServiceStackProps) {
@@ -74,6 +86,8 @@ export class ServiceStack extends Stack {
         `ServiceStack: repository ${repository.name} has no deploy section; only deployed repositories get a service stack`,
       );
     }
+    this.config = config;
+    this.repository = repository;
     this.deployEnvironment = props.deployEnvironment ?? { approval: false, deploy: repository.deploy };
     const { deploy, name: environmentName } = this.deployEnvironment;
     this.zoneCount = deploy.vpc !== undefined && 'maxAzs' in deploy.vpc ? deploy.vpc.maxAzs : 2;
@@ -85,6 +99,10 @@ export class ServiceStack extends Stack {
       imageRepository: props.imageRepository,
       cpuArchitecture: cpuArchitecture(repository),
     });
+
+    if (props.pipelineAccount !== undefined && props.pipelineAccount !== this.account) {
+      this.crossAccountDeployRole = this.createCrossAccountDeployRole(props.pipelineAccount);
+    }
 
     const scheme = deploy.certificateArn ? 'https' : 'http';
     const testUrl = `${scheme}://${this.service.loadBalancer.loadBalancerDnsName}:${deploy.testListenerPort}`;
@@ -101,26 +119,11 @@ export class ServiceStack extends Stack {
       });
     }
 
-    const taskSettings = this.service.taskSettings;
-    const worstCase = worstCaseTaskDefinitionLength(taskSettings);
-    if (worstCase > ADVANCED_PARAMETER_LIMIT) {
-      throw new Error(
-        `ServiceStack: the taskdef.json of ${repository.name} could reach ${worstCase} characters, more than an SSM parameter holds (${ADVANCED_PARAMETER_LIMIT}); shorten deploy.environment or move values into deploy.secrets`,
-      );
+    if (!this.crossAccount) {
+      const published = this.publishDeployTemplates(this, '');
+      this.taskDefinitionTemplate = published.taskdef;
+      this.appSpecTemplate = published.appspec;
     }
-    this.taskDefinitionTemplate = new ssm.StringParameter(this, 'TaskDefinitionTemplate', {
-      parameterName: deployTemplateParameterName(config.name, repository, 'taskdef', environmentName),
-      description: `taskdef.json the build of ${repository.name} puts into the deploy artifact (<IMAGE1_NAME> is the commit image)`,
-      stringValue: this.toJsonString(renderTaskDefinitionTemplate(taskSettings), 2),
-      tier: worstCase > STANDARD_PARAMETER_LIMIT ? ssm.ParameterTier.ADVANCED : ssm.ParameterTier.STANDARD,
-    });
-    this.appSpecTemplate = new ssm.StringParameter(this, 'AppSpecTemplate', {
-      parameterName: deployTemplateParameterName(config.name, repository, 'appspec', environmentName),
-      description: `appspec.yaml the build of ${repository.name} puts into the deploy artifact`,
-      stringValue: renderAppSpecTemplate(taskSettings, {
-        afterAllowTestTraffic: this.validationHook?.function.functionArn,
-      }),
-    });
 
     new CfnOutput(this, 'ServiceUrl', {
       value: `${scheme}://${this.service.loadBalancer.loadBalancerDnsName}/`,
@@ -176,6 +179,82 @@ export class ServiceStack extends Stack {
     return hook;
   }
 
+  /** True when the pipeline that deploys this service runs in another account. */
+  public get crossAccount(): boolean {
+    return this.crossAccountDeployRole !== undefined;
+  }
+
+  /**
+   * Writes the `taskdef` and `appspec` templates the build copies into the artifact, as SSM
+   * parameters in `scope`'s stack: this one, or the pipeline's when this stack is in another account
+   * (the build reads parameters of its own account only).
+   */
+  public publishDeployTemplates(
+    scope: Construct,
+    idPrefix: string,
+  ): { taskdef: ssm.StringParameter; appspec: ssm.StringParameter } {
+    const { config, repository } = this;
+    const environmentName = this.deployEnvironment.name;
+    const taskSettings = this.service.taskSettings;
+    const worstCase = worstCaseTaskDefinitionLength(taskSettings);
+    if (worstCase > ADVANCED_PARAMETER_LIMIT) {
+      throw new Error(
+        `ServiceStack: the taskdef.json of ${repository.name} could reach ${worstCase} characters, more than an SSM parameter holds (${ADVANCED_PARAMETER_LIMIT}); shorten deploy.environment or move values into deploy.secrets`,
+      );
+    }
+    const taskdef = new ssm.StringParameter(scope, `${idPrefix}TaskDefinitionTemplate`, {
+      parameterName: deployTemplateParameterName(config.name, repository, 'taskdef', environmentName),
+      description: `taskdef.json the build of ${repository.name} puts into the deploy artifact (<IMAGE1_NAME> is the commit image)`,
+      stringValue: Stack.of(scope).toJsonString(renderTaskDefinitionTemplate(taskSettings), 2),
+      tier: worstCase > STANDARD_PARAMETER_LIMIT ? ssm.ParameterTier.ADVANCED : ssm.ParameterTier.STANDARD,
+    });
+    const appspec = new ssm.StringParameter(scope, `${idPrefix}AppSpecTemplate`, {
+      parameterName: deployTemplateParameterName(config.name, repository, 'appspec', environmentName),
+      description: `appspec.yaml the build of ${repository.name} puts into the deploy artifact`,
+      stringValue: renderAppSpecTemplate(taskSettings, {
+        afterAllowTestTraffic: this.validationHook?.function.functionArn,
+      }),
+    });
+    return { taskdef, appspec };
+  }
+
+  /**
+   * The role a pipeline in `pipelineAccount` assumes to deploy here: the deploy permissions on this
+   * service, and reading the pipeline's artifact store, which lives in the pipeline account (its
+   * bucket and key policies name this role; without them the wildcard below reaches nothing).
+   */
+  private createCrossAccountDeployRole(pipelineAccount: string): iam.Role {
+    const role = new iam.Role(this, 'PipelineDeployRole', {
+      roleName: PhysicalName.GENERATE_IF_NEEDED,
+      assumedBy: new iam.AccountPrincipal(pipelineAccount),
+      description: `The deploy pipeline in account ${pipelineAccount} deploys this service as this role`,
+    });
+    grantDeploy(role, this.service.deploymentGroup, [this.service.executionRole, this.service.taskRole]);
+    const inPipelineAccount = { StringEquals: { 'aws:ResourceAccount': pipelineAccount } };
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:GetObject', 's3:GetObjectVersion'],
+        resources: ['*'],
+        conditions: inPipelineAccount,
+      }),
+    );
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['kms:Decrypt', 'kms:DescribeKey'],
+        resources: ['*'],
+        conditions: {
+          StringEquals: { ...inPipelineAccount.StringEquals, 'kms:ViaService': `s3.${this.region}.amazonaws.com` },
+        },
+      }),
+    );
+    Validations.of(role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        "The pipeline's artifact store and its key live in the pipeline account and are named there: reads are limited to that account (aws:ResourceAccount), and its bucket and key policies grant this role alone. ecs:RegisterTaskDefinition has no resource-level permissions.",
+    });
+    return role;
+  }
+
   /** This stack's service as a stage of a deploy pipeline. */
   public deployTarget(): DeployTarget {
     return {
@@ -183,6 +262,7 @@ export class ServiceStack extends Stack {
       deploymentGroup: this.service.deploymentGroup,
       taskRoles: [this.service.executionRole, this.service.taskRole],
       approval: this.deployEnvironment.approval,
+      role: this.crossAccountDeployRole,
     };
   }
   /**

@@ -6,6 +6,13 @@ import type { PipelineConfig } from '../lib/config/schema';
 import { deployTemplateParameterName } from '../lib/resource-names';
 import { buildApp, ROOT } from './support/app';
 import { problemsOf } from './support/config';
+import {
+  onlyResource,
+  type PolicyDocument,
+  resolveIntrinsics,
+  simulate,
+  type TemplateJson,
+} from './support/iam-simulation';
 
 const FIXTURE = join(ROOT, 'test', 'fixtures', 'config', 'environments.yaml');
 const REPOSITORY = [
@@ -65,12 +72,12 @@ describe('deploy.environments in the config', () => {
     );
   });
 
-  test('GIVEN an environment in another account THEN the validator says that is not built yet, instead of a synthesis error', () => {
+  test('GIVEN an environment in another account but no env THEN the validator asks for the installation’s account', () => {
     expect(
       problemsOf(withEnvironments('- name: staging\n- name: production\n  account: "222233334444"')),
     ).toContainEqual(
       expect.stringMatching(
-        /^repositories\[0\]\.deploy\.environments\[1\]\.account: another account per environment is not built yet/,
+        /^repositories\[0\]\.deploy\.environments\[1\]\.account: an environment in another account needs env\.account and env\.region/,
       ),
     );
   });
@@ -281,5 +288,191 @@ describe('deploy.validation', () => {
       ],
     };
     expect(() => buildApp(https)).toThrow(/deploy\.validation cannot check an HTTPS test listener/);
+  });
+});
+
+describe('production in another account (staging here, approval, validation)', () => {
+  const config = loadConfig(join(ROOT, 'test', 'fixtures', 'config', 'environments-cross-account.yaml'));
+  const nagged = buildApp(config, { nag: true });
+  const { stacks } = buildApp(config);
+  const [staging, production] = stacks.services;
+  const pipelineStack = stacks.pipelines[0];
+  const repositoryStack = stacks.repositories[0];
+  if (!staging || !production || !pipelineStack || !repositoryStack) throw new Error('stacks missing');
+  const PIPELINE_ACCOUNT = '111122223333';
+  const TARGET_ACCOUNT = '444455556666';
+  const THIRD_ACCOUNT = '777788889999';
+  const pipelineTemplate = Template.fromStack(pipelineStack).toJSON() as TemplateJson;
+  const productionTemplate = Template.fromStack(production).toJSON() as TemplateJson;
+  const deployRoleArn: unknown = pipelineStack.resolve(production.crossAccountDeployRole?.roleArn);
+
+  test('WHEN synthesized with cdk-nag THEN no rule fails in the service and pipeline stacks', () => {
+    const ours = [...nagged.stacks.services, ...nagged.stacks.pipelines].map((s) => `${s.stackName}/`);
+    expect(nagFindings(nagged.app).filter((path) => ours.some((prefix) => path.startsWith(prefix)))).toEqual(
+      [],
+    );
+  });
+
+  test('THEN production deploys to its account, with a deploy role there trusting the pipeline account', () => {
+    expect([staging.account, production.account, pipelineStack.account]).toEqual([
+      PIPELINE_ACCOUNT,
+      TARGET_ACCOUNT,
+      PIPELINE_ACCOUNT,
+    ]);
+    expect(staging.crossAccountDeployRole).toBeUndefined();
+    expect(JSON.stringify(deployRoleArn)).toContain(`:iam::${TARGET_ACCOUNT}:role/`);
+    Template.fromStack(production).hasResourceProperties('AWS::IAM::Role', {
+      AssumeRolePolicyDocument: {
+        Statement: [
+          Match.objectLike({
+            Principal: {
+              AWS: {
+                'Fn::Join': ['', ['arn:', { Ref: 'AWS::Partition' }, `:iam::${PIPELINE_ACCOUNT}:root`]],
+              },
+            },
+          }),
+        ],
+      },
+    });
+  });
+
+  test('THEN the pipeline’s production action assumes that role, and its artifact store is KMS-encrypted', () => {
+    const pipeline = onlyResource(pipelineTemplate, 'AWS::CodePipeline::Pipeline').properties as {
+      Stages: { Name: string; Actions: { Name: string; RoleArn?: unknown }[] }[];
+      ArtifactStore: { EncryptionKey?: unknown };
+    };
+    const action = pipeline.Stages.find((s) => s.Name === 'Deploy-production')?.Actions.find(
+      (a) => a.Name === 'BlueGreen',
+    );
+    expect(JSON.stringify(action?.RoleArn)).toContain(`:iam::${TARGET_ACCOUNT}:role/`);
+    expect(pipeline.ArtifactStore.EncryptionKey).toEqual(expect.objectContaining({ Type: 'KMS' }));
+  });
+
+  test('THEN the build finds production’s templates in the pipeline account, naming production’s roles', () => {
+    const parameters = Object.values(pipelineTemplate.Resources ?? {})
+      .filter((r) => r.Type === 'AWS::SSM::Parameter')
+      .map((r) => r.Properties as { Name: string; Value: unknown });
+    const taskdef = parameters.find(
+      (p) =>
+        p.Name === deployTemplateParameterName('pushline', { name: 'shop/api' }, 'taskdef', 'production'),
+    );
+    expect(JSON.stringify(taskdef?.Value)).toContain(`:iam::${TARGET_ACCOUNT}:role/`);
+    Template.fromStack(production).resourceCountIs('AWS::SSM::Parameter', 0);
+  });
+
+  const simulationTarget = (template: TemplateJson, account: string) => ({
+    partition: 'aws',
+    region: 'ap-northeast-1',
+    account,
+    refs: Object.fromEntries(Object.keys(template.Resources ?? {}).map((id) => [id, `ref-${id}`])),
+    attributes: Object.fromEntries(
+      Object.keys(template.Resources ?? {}).flatMap((id) => [
+        [`${id}.Arn`, `arn:aws:s3:::${id.toLowerCase()}`],
+      ]),
+    ),
+  });
+
+  test('THEN, evaluated as IAM would, production’s deploy role may read the artifact store and a third account may not', async () => {
+    const target = simulationTarget(pipelineTemplate, PIPELINE_ACCOUNT);
+    const store = Object.keys(pipelineTemplate.Resources ?? {}).find(
+      (id) => id.includes('ArtifactStore') && pipelineTemplate.Resources?.[id]?.Type === 'AWS::S3::Bucket',
+    );
+    const bucketPolicy = Object.values(pipelineTemplate.Resources ?? {}).find(
+      (r) =>
+        r.Type === 'AWS::S3::BucketPolicy' && JSON.stringify(r.Properties?.Bucket).includes(String(store)),
+    );
+    const resourcePolicy = resolveIntrinsics(
+      bucketPolicy?.Properties?.PolicyDocument,
+      target,
+    ) as PolicyDocument;
+    const roleId = Object.keys(productionTemplate.Resources ?? {}).find(
+      (id) =>
+        id.startsWith('PipelineDeployRole') && productionTemplate.Resources?.[id]?.Type === 'AWS::IAM::Role',
+    );
+    const identity = Object.values(productionTemplate.Resources ?? {}).find(
+      (r) => r.Type === 'AWS::IAM::Policy' && JSON.stringify(r.Properties?.Roles).includes(String(roleId)),
+    );
+    const identityPolicy = resolveIntrinsics(
+      identity?.Properties?.PolicyDocument,
+      simulationTarget(productionTemplate, TARGET_ACCOUNT),
+    ) as PolicyDocument;
+    const object = {
+      arn: `arn:aws:s3:::${String(store).toLowerCase()}/DeployArtifact/abc`,
+      account: PIPELINE_ACCOUNT,
+    };
+    const roleArn = resolveIntrinsics(
+      pipelineStack.resolve(production.crossAccountDeployRole?.roleArn),
+      target,
+    );
+
+    expect(
+      await simulate(resourcePolicy, {
+        principal: String(roleArn),
+        action: 's3:GetObject',
+        resource: object,
+        identityPolicy,
+        // What IAM sets for a request to a bucket of the pipeline account.
+        context: { 'aws:ResourceAccount': PIPELINE_ACCOUNT },
+      }),
+    ).toBe('Allowed');
+    expect(
+      await simulate(resourcePolicy, {
+        principal: `arn:aws:iam::${THIRD_ACCOUNT}:role/anyone`,
+        action: 's3:GetObject',
+        resource: object,
+      }),
+    ).toBe('ImplicitlyDenied');
+  });
+
+  test('THEN, evaluated as IAM would, production’s task execution role may pull the image and a third account may not', async () => {
+    const repositoryTemplate = Template.fromStack(repositoryStack).toJSON() as TemplateJson;
+    const target = simulationTarget(repositoryTemplate, PIPELINE_ACCOUNT);
+    const repository = onlyResource(repositoryTemplate, 'AWS::ECR::Repository');
+    const policy = resolveIntrinsics(repository.properties.RepositoryPolicyText, target) as PolicyDocument;
+    const executionRoleArn = String(
+      resolveIntrinsics(repositoryStack.resolve(production.service.executionRole.roleArn), target),
+    );
+    const image = {
+      arn: `arn:aws:ecr:ap-northeast-1:${PIPELINE_ACCOUNT}:repository/shop/api`,
+      account: PIPELINE_ACCOUNT,
+    };
+    expect(executionRoleArn).toContain(`:iam::${TARGET_ACCOUNT}:role/`);
+    const executionRoleTag = String(
+      (
+        Template.fromStack(production).toJSON().Resources as Record<
+          string,
+          { Type: string; Properties: { Tags?: { Key: string; Value: string }[]; Description?: string } }
+        >
+      )[
+        Object.keys(productionTemplate.Resources ?? {}).find(
+          (id) =>
+            id.startsWith('ServiceExecutionRole') &&
+            productionTemplate.Resources?.[id]?.Type === 'AWS::IAM::Role',
+        ) ?? ''
+      ]?.Properties.Tags?.find((t) => t.Key === 'aws-cdk:id')?.Value,
+    );
+    expect(
+      await simulate(policy, {
+        principal: executionRoleArn,
+        action: 'ecr:BatchGetImage',
+        resource: image,
+        // CDK's cross-account grant: the account, narrowed to the role by the aws-cdk:id tag CDK puts on it.
+        context: { 'aws:PrincipalTag/aws-cdk:id': executionRoleTag },
+      }),
+    ).toBe('Allowed');
+    expect(
+      await simulate(policy, {
+        principal: `arn:aws:iam::${TARGET_ACCOUNT}:role/another-role`,
+        action: 'ecr:BatchGetImage',
+        resource: image,
+      }),
+    ).toBe('ImplicitlyDenied');
+    expect(
+      await simulate(policy, {
+        principal: `arn:aws:iam::${THIRD_ACCOUNT}:role/anyone`,
+        action: 'ecr:BatchGetImage',
+        resource: image,
+      }),
+    ).toBe('ImplicitlyDenied');
   });
 });

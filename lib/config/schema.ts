@@ -400,12 +400,12 @@ const EnvironmentsSchema = z
       }
     });
     environments.forEach((environment, index) => {
-      for (const field of ['account', 'region'] as const) {
-        if (environment[field] === undefined) continue;
+      if (environment.region !== undefined) {
         ctx.addIssue({
           code: 'custom',
-          path: [index, field],
-          message: `another ${field} per environment is not built yet: the deploy role, artifact key grants and replication bucket it needs are still open (issue 14); leave ${field} out to deploy in the installation's ${field}`,
+          path: [index, 'region'],
+          message:
+            "another region per environment is not built yet (the pipeline's replication bucket there is still open); leave region out to deploy in the installation's region",
         });
       }
     });
@@ -546,6 +546,20 @@ export const PipelineConfigSchema = z.strictObject({
     })
     .optional(),
   repositories: z.array(RepositorySchema).min(1, { error: 'must list at least one repository' }),
+}).superRefine((config, ctx) => {
+  // CodePipeline deploys to another account only from a pipeline whose own account is known at synth.
+  if (config.env !== undefined) return;
+  config.repositories.forEach((repository, r) => {
+    repository.deploy?.environments?.forEach((environment, e) => {
+      if (environment.account === undefined) return;
+      ctx.addIssue({
+        code: 'custom',
+        path: ['repositories', r, 'deploy', 'environments', e, 'account'],
+        message:
+          'an environment in another account needs env.account and env.region of the installation (the account its pipeline runs in)',
+      });
+    });
+  });
 });
 
 /** What a user writes. */

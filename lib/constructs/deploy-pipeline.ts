@@ -1,10 +1,11 @@
-import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, PhysicalName, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import type * as codedeploy from 'aws-cdk-lib/aws-codedeploy';
 import * as codepipeline from 'aws-cdk-lib/aws-codepipeline';
 import * as actions from 'aws-cdk-lib/aws-codepipeline-actions';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
@@ -27,6 +28,12 @@ export interface DeployTarget {
    * @default false
    */
   readonly approval?: boolean;
+  /**
+   * The role the deploy action assumes, when the target is in another account (made there, with the
+   * deploy permissions and read access to the artifact store).
+   * @default a role in the pipeline's account with exactly the deploy permissions
+   */
+  readonly role?: iam.IRole;
 }
 
 /** The artifact files CodePipeline reads for one target. */
@@ -64,16 +71,29 @@ export class DeployPipeline extends Construct {
   /** The EventBridge rule that starts the pipeline when the artifact is written. */
   public readonly trigger: events.Rule;
   /** The role of the first target's Blue/Green deploy action. */
-  public readonly deployRole: iam.Role;
+  public readonly deployRole: iam.IRole;
   /** The role of each target's Blue/Green deploy action, in target order. */
-  public readonly deployRoles: readonly iam.Role[];
+  public readonly deployRoles: readonly iam.IRole[];
 
   constructor(scope: Construct, id: string, props: DeployPipelineProps) {
     super(scope, id);
     validateTargets(props.targets);
 
+    // A deploy action in another account reads the artifacts; CodePipeline requires a KMS key then.
+    const crossAccount = props.targets.some(
+      (t) => t.role !== undefined && Stack.of(t.role).account !== Stack.of(this).account,
+    );
     const artifactStore = new s3.Bucket(this, 'ArtifactStore', {
-      encryption: s3.BucketEncryption.S3_MANAGED,
+      ...(crossAccount
+        ? {
+            encryptionKey: new kms.Key(this, 'ArtifactStoreKey', {
+              description: 'Encrypts the deploy artifacts that deploy roles in other accounts read',
+              enableKeyRotation: true,
+              pendingWindow: Duration.days(7),
+            }),
+            bucketName: PhysicalName.GENERATE_IF_NEEDED,
+          }
+        : { encryption: s3.BucketEncryption.S3_MANAGED }),
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
       enforceSSL: true,
       objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
@@ -110,7 +130,7 @@ export class DeployPipeline extends Construct {
     this.deployRoles = props.targets.map((target) =>
       this.addTarget(target, artifact, artifactStore, props.notificationTopic),
     );
-    this.deployRole = this.deployRoles[0] as iam.Role;
+    this.deployRole = this.deployRoles[0] as iam.IRole;
 
     this.trigger = new events.Rule(this, 'ArtifactCreated', {
       description: `Starts the deploy pipeline when s3://…/${props.artifactKey} is written`,
@@ -131,7 +151,10 @@ export class DeployPipeline extends Construct {
         props.targets.map((t) => t.deploymentGroup),
       );
     }
-    acknowledgeArtifactStoreGrants([this.pipeline, ...this.deployRoles], artifactStore);
+    acknowledgeArtifactStoreGrants(
+      [this.pipeline, ...this.deployRoles.filter((role) => role.node.scope === this)],
+      artifactStore,
+    );
   }
 
   /** The target's stage: the approval when it asks for one, then its Blue/Green deploy. */
@@ -140,16 +163,8 @@ export class DeployPipeline extends Construct {
     artifact: codepipeline.Artifact,
     artifactStore: s3.IBucket,
     topic: sns.ITopic | undefined,
-  ): iam.Role {
-    const suffix = target.name === undefined ? '' : pascalCase(target.name);
-    const role = new iam.Role(this, `DeployRole${suffix}`, {
-      assumedBy: new iam.ArnPrincipal(this.pipeline.role.roleArn),
-      description:
-        target.name === undefined
-          ? 'CodePipeline registers the task definition and starts the Blue/Green deployment as this role'
-          : `CodePipeline registers the task definition and starts the Blue/Green deployment of ${target.name} as this role`,
-    });
-    grantDeploy(role, target.deploymentGroup, target.taskRoles, artifactStore);
+  ): iam.IRole {
+    const role = target.role ?? this.createDeployRole(target, artifactStore);
     const files = deployTemplateFiles(target.name);
     const deploy = new actions.CodeDeployEcsDeployAction({
       actionName: 'BlueGreen',
@@ -158,7 +173,7 @@ export class DeployPipeline extends Construct {
       appSpecTemplateFile: artifact.atPath(files.appspec),
       containerImageInputs: [{ input: artifact, taskDefinitionPlaceholder: IMAGE_PLACEHOLDER_NAME }],
       // The action would grant iam:PassRole on every role; grantDeploy scopes it to the task roles.
-      role: role.withoutPolicyUpdates(),
+      role: iam.Role.isRole(role) ? role.withoutPolicyUpdates() : role,
       runOrder: target.approval ? 2 : 1,
     });
     const approval = target.approval
@@ -181,6 +196,19 @@ export class DeployPipeline extends Construct {
           "Publishing the approval request to the KMS-encrypted notification topic needs data keys of that topic's key; the grant names that key only.",
       });
     }
+    return role;
+  }
+
+  private createDeployRole(target: DeployTarget, artifactStore: s3.IBucket): iam.Role {
+    const suffix = target.name === undefined ? '' : pascalCase(target.name);
+    const role = new iam.Role(this, `DeployRole${suffix}`, {
+      assumedBy: new iam.ArnPrincipal(this.pipeline.role.roleArn),
+      description:
+        target.name === undefined
+          ? 'CodePipeline registers the task definition and starts the Blue/Green deployment as this role'
+          : `CodePipeline registers the task definition and starts the Blue/Green deployment of ${target.name} as this role`,
+    });
+    grantDeploy(role, target.deploymentGroup, target.taskRoles, artifactStore);
     return role;
   }
 
@@ -262,19 +290,23 @@ function validateTargets(targets: readonly DeployTarget[]): void {
   }
 }
 
-function pascalCase(name: string): string {
+/** `production-eu` → `ProductionEu`: construct IDs from environment names. */
+export function pascalCase(name: string): string {
   return name
     .split('-')
     .map((part) => `${part.charAt(0).toUpperCase()}${part.slice(1)}`)
     .join('');
 }
 
-/** What the Blue/Green action does as its role: register the revision and deploy it, nothing more. */
-function grantDeploy(
+/**
+ * What the Blue/Green action does as its role: register the revision and deploy it, nothing more;
+ * and read the artifact store when it is in the role's account.
+ */
+export function grantDeploy(
   role: iam.Role,
   deploymentGroup: codedeploy.IEcsDeploymentGroup,
   taskRoles: readonly iam.IRole[],
-  artifactStore: s3.IBucket,
+  artifactStore?: s3.IBucket,
 ): void {
   role.addToPolicy(
     new iam.PolicyStatement({
@@ -306,7 +338,7 @@ function grantDeploy(
       conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
     }),
   );
-  artifactStore.grantRead(role);
+  artifactStore?.grantRead(role);
   Validations.of(role).acknowledge({
     id: 'AwsSolutions-IAM5[Resource::*]',
     reason:
@@ -324,7 +356,7 @@ function acknowledgeArtifactStoreGrants(scopes: readonly Construct[], artifactSt
     (artifactStore.node.defaultChild as s3.CfnBucket).logicalId,
   );
   const reason =
-    "CodePipeline's grants on its own artifact store, a bucket that holds only this pipeline's artifacts.";
+    "CodePipeline's grants on its own artifact store (and its key), which hold only this pipeline's artifacts.";
   const findings = [
     'Action::s3:Abort*',
     'Action::s3:DeleteObject*',
@@ -332,6 +364,8 @@ function acknowledgeArtifactStoreGrants(scopes: readonly Construct[], artifactSt
     'Action::s3:GetObject*',
     'Action::s3:List*',
     `Resource::<${bucketLogicalId}.Arn>/*`,
+    // With a key (deploy targets in other accounts): CodePipeline's grants on that key alone.
+    ...(artifactStore.encryptionKey ? ['Action::kms:GenerateDataKey*', 'Action::kms:ReEncrypt*'] : []),
   ];
   for (const scope of scopes) {
     Validations.of(scope).acknowledge(

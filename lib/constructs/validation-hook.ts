@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Duration, PhysicalName, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import type * as codedeploy from 'aws-cdk-lib/aws-codedeploy';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -74,6 +74,8 @@ export class ValidationHook extends Construct {
       entry: ENTRY,
       handler: 'handler',
       description: 'pushline validation hook: checks the new task set through the test listener',
+      // A name only when the pipeline's stack in another account writes it into the AppSpec.
+      functionName: PhysicalName.GENERATE_IF_NEEDED,
       runtime: lambda.Runtime.NODEJS_22_X,
       architecture: lambda.Architecture.ARM_64,
       memorySize: 256,
