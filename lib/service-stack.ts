@@ -243,7 +243,10 @@ export class ServiceStack extends Stack {
         actions: ['kms:Decrypt', 'kms:DescribeKey'],
         resources: ['*'],
         conditions: {
-          StringEquals: { ...inPipelineAccount.StringEquals, 'kms:ViaService': `s3.${this.region}.amazonaws.com` },
+          StringEquals: {
+            ...inPipelineAccount.StringEquals,
+            'kms:ViaService': `s3.${this.region}.amazonaws.com`,
+          },
         },
       }),
     );

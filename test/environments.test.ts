@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { App } from 'aws-cdk-lib';
+import type { App, CfnElement } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { loadConfig } from '../lib/config/load';
 import type { PipelineConfig } from '../lib/config/schema';
@@ -422,6 +422,39 @@ describe('production in another account (staging here, approval, validation)', (
         resource: object,
       }),
     ).toBe('ImplicitlyDenied');
+  });
+
+  test('THEN, evaluated as IAM would, production’s deploy role may start deployments of production’s deployment group and of no other', async () => {
+    const target = simulationTarget(productionTemplate, TARGET_ACCOUNT);
+    const role = production.crossAccountDeployRole;
+    if (!role) throw new Error('no deploy role');
+    const policy = Object.values(productionTemplate.Resources ?? {}).find(
+      (r) =>
+        r.Type === 'AWS::IAM::Policy' &&
+        JSON.stringify(r.Properties?.Roles).includes(
+          production.getLogicalId(role.node.defaultChild as CfnElement),
+        ),
+    );
+    const identityPolicy = resolveIntrinsics(policy?.Properties?.PolicyDocument, target) as PolicyDocument;
+    const groupArn = String(
+      resolveIntrinsics(production.resolve(production.service.deploymentGroup.deploymentGroupArn), target),
+    );
+    const noResourcePolicy: PolicyDocument = { Version: '2012-10-17', Statement: [] };
+    const createDeployment = (arn: string) =>
+      simulate(noResourcePolicy, {
+        // The role's own ARN: its policy is the identity policy below.
+        principal: `arn:aws:iam::${TARGET_ACCOUNT}:role/pipeline-deploy-role`,
+        action: 'codedeploy:CreateDeployment',
+        resource: { arn, account: TARGET_ACCOUNT },
+        identityPolicy,
+      });
+    expect(groupArn).toMatch(
+      new RegExp(`^arn:aws:codedeploy:ap-northeast-1:${TARGET_ACCOUNT}:deploymentgroup:`),
+    );
+    expect(await createDeployment(groupArn)).toBe('Allowed');
+    expect(await createDeployment(`${groupArn.replace(/\/[^/]+$/, '')}/another-group`)).toBe(
+      'ImplicitlyDenied',
+    );
   });
 
   test('THEN, evaluated as IAM would, production’s task execution role may pull the image and a third account may not', async () => {
