@@ -48,6 +48,7 @@ export function parseConfig(text: string, file = 'pipeline.config.yaml'): Pipeli
   const problems = [
     ...(result.success ? [] : result.error.issues.flatMap((issue) => describeIssue(issue, raw))),
     ...duplicateNames(raw),
+    ...(result.success ? environmentAccountsWithoutEnv(result.data) : []),
   ];
   if (!result.success || problems.length > 0) throw new ConfigError(file, problems);
   return result.data;
@@ -103,6 +104,23 @@ function duplicateNames(raw: unknown): string[] {
     }
   });
   return problems;
+}
+
+/**
+ * CodePipeline deploys to another account only from a pipeline whose own account is known at
+ * synth, so an environment's `account` needs the installation's `env`.
+ */
+function environmentAccountsWithoutEnv(config: PipelineConfig): string[] {
+  if (config.env !== undefined) return [];
+  return config.repositories.flatMap((repository, r) =>
+    (repository.deploy?.environments ?? []).flatMap((environment, e) =>
+      environment.account === undefined
+        ? []
+        : [
+            `repositories[${r}].deploy.environments[${e}].account: an environment in another account needs env.account and env.region of the installation (the account its pipeline runs in) (got ${show(environment.account)})`,
+          ],
+    ),
+  );
 }
 
 function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {

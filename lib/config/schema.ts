@@ -504,67 +504,49 @@ const PullThroughCacheSchema = z
     }
   });
 
-export const PipelineConfigSchema = z
-  .strictObject({
-    $schema: z.string().optional(),
-    name: z
-      .string()
-      .regex(/^[a-z][a-z0-9-]{1,30}$/, {
-        error: 'must be lowercase letters, digits and -, 2 to 31 characters',
-      })
-      .default('pushline')
-      .describe('Prefix of every stack and named resource'),
-    env: z
-      .strictObject({
-        account: accountId,
-        region: z
-          .string()
-          .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, { error: 'must be an AWS region such as ap-northeast-1' }),
-      })
-      .optional()
-      .describe('Fixed target. Default: environment-agnostic stacks (the account and region of the CLI)'),
-    webhook: z
-      .strictObject({
-        allowedCidrs: z.array(cidrOrPreset).min(1).describe('Who may call the webhook URL: CIDRs or presets'),
-        throttle: z
-          .strictObject({
-            rateLimit: z.number().positive().default(10),
-            burstLimit: z.number().int().positive().default(20),
-          })
-          .default({ rateLimit: 10, burstLimit: 20 }),
-        logRetentionDays: logRetentionDays.default(90),
-        maxBuildAttempts: z
-          .number()
-          .int()
-          .min(1)
-          .max(20)
-          .default(5)
-          .describe('StartBuild tries before the DLQ'),
-      })
-      .describe('The webhook receiver shared by every repository'),
-    pullThroughCache: z
-      .array(PullThroughCacheSchema)
-      .refine((rules) => new Set(rules.map((r) => r.prefix)).size === rules.length, {
-        error: 'every rule needs its own prefix (ECR allows one rule per prefix in a registry)',
-      })
-      .optional(),
-    repositories: z.array(RepositorySchema).min(1, { error: 'must list at least one repository' }),
-  })
-  .superRefine((config, ctx) => {
-    // CodePipeline deploys to another account only from a pipeline whose own account is known at synth.
-    if (config.env !== undefined) return;
-    config.repositories.forEach((repository, r) => {
-      repository.deploy?.environments?.forEach((environment, e) => {
-        if (environment.account === undefined) return;
-        ctx.addIssue({
-          code: 'custom',
-          path: ['repositories', r, 'deploy', 'environments', e, 'account'],
-          message:
-            'an environment in another account needs env.account and env.region of the installation (the account its pipeline runs in)',
-        });
-      });
-    });
-  });
+export const PipelineConfigSchema = z.strictObject({
+  $schema: z.string().optional(),
+  name: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]{1,30}$/, { error: 'must be lowercase letters, digits and -, 2 to 31 characters' })
+    .default('pushline')
+    .describe('Prefix of every stack and named resource'),
+  env: z
+    .strictObject({
+      account: accountId,
+      region: z
+        .string()
+        .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, { error: 'must be an AWS region such as ap-northeast-1' }),
+    })
+    .optional()
+    .describe('Fixed target. Default: environment-agnostic stacks (the account and region of the CLI)'),
+  webhook: z
+    .strictObject({
+      allowedCidrs: z.array(cidrOrPreset).min(1).describe('Who may call the webhook URL: CIDRs or presets'),
+      throttle: z
+        .strictObject({
+          rateLimit: z.number().positive().default(10),
+          burstLimit: z.number().int().positive().default(20),
+        })
+        .default({ rateLimit: 10, burstLimit: 20 }),
+      logRetentionDays: logRetentionDays.default(90),
+      maxBuildAttempts: z
+        .number()
+        .int()
+        .min(1)
+        .max(20)
+        .default(5)
+        .describe('StartBuild tries before the DLQ'),
+    })
+    .describe('The webhook receiver shared by every repository'),
+  pullThroughCache: z
+    .array(PullThroughCacheSchema)
+    .refine((rules) => new Set(rules.map((r) => r.prefix)).size === rules.length, {
+      error: 'every rule needs its own prefix (ECR allows one rule per prefix in a registry)',
+    })
+    .optional(),
+  repositories: z.array(RepositorySchema).min(1, { error: 'must list at least one repository' }),
+});
 
 /** What a user writes. */
 export type PipelineConfigInput = z.input<typeof PipelineConfigSchema>;
