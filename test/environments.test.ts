@@ -348,6 +348,16 @@ describe('production in another account (staging here, approval, validation)', (
     expect(pipeline.ArtifactStore.EncryptionKey).toEqual(expect.objectContaining({ Type: 'KMS' }));
   });
 
+  test('THEN the topic is told of failed staging deployments; production’s CodeDeploy events stay in its account, so no rule here pretends to watch them', () => {
+    const codedeployRules = Object.values(pipelineTemplate.Resources ?? {}).filter(
+      (r) =>
+        r.Type === 'AWS::Events::Rule' &&
+        JSON.stringify(r.Properties?.EventPattern).includes('aws.codedeploy'),
+    );
+    expect(codedeployRules).toHaveLength(1);
+    expect(JSON.stringify(codedeployRules[0]?.Properties?.EventPattern)).toContain(staging.stackName);
+  });
+
   test('THEN the build finds production’s templates in the pipeline account, naming production’s roles', () => {
     const parameters = Object.values(pipelineTemplate.Resources ?? {})
       .filter((r) => r.Type === 'AWS::SSM::Parameter')

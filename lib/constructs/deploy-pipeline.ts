@@ -146,9 +146,13 @@ export class DeployPipeline extends Construct {
     });
 
     if (props.notificationTopic) {
+      // CodeDeploy's events stay on the event bus of the target's account: only same-account
+      // deployments can be watched from here.
       this.notifyFailures(
         props.notificationTopic,
-        props.targets.map((t) => t.deploymentGroup),
+        props.targets
+          .map((t) => t.deploymentGroup)
+          .filter((group) => group.env.account === Stack.of(this).account),
       );
     }
     acknowledgeArtifactStoreGrants(
