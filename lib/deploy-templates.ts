@@ -102,6 +102,7 @@ export function renderTaskDefinitionTemplate(settings: TaskDefinitionSettings): 
  */
 export function renderAppSpecTemplate(
   settings: Pick<TaskDefinitionSettings, 'containerName' | 'containerPort'>,
+  hooks: AppSpecHooks = {},
 ): string {
   // Written out rather than serialized: CodeDeploy wants `version: 0.0`, which a YAML library
   // prints as the number 0. The container name is quoted as JSON, which is valid YAML.
@@ -115,8 +116,20 @@ export function renderAppSpecTemplate(
     '        LoadBalancerInfo:',
     `          ContainerName: ${JSON.stringify(settings.containerName)}`,
     `          ContainerPort: ${settings.containerPort}`,
+    ...(hooks.afterAllowTestTraffic === undefined
+      ? []
+      : ['Hooks:', `  - AfterAllowTestTraffic: ${JSON.stringify(hooks.afterAllowTestTraffic)}`]),
     '',
   ].join('\n');
+}
+
+/** Lambda functions CodeDeploy invokes at points of an ECS deployment (AppSpec `Hooks`). */
+export interface AppSpecHooks {
+  /**
+   * Function (ARN) run once the test listener sends to the new task set, before production traffic.
+   * @default no hook
+   */
+  readonly afterAllowTestTraffic?: string;
 }
 
 /**

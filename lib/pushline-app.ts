@@ -1,17 +1,23 @@
 import type { App } from 'aws-cdk-lib';
 import { Tags, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import type { PipelineConfig } from './config/schema';
+import { type DeployEnvironment, deployEnvironments, type PipelineConfig } from './config/schema';
+import { PipelineStack } from './pipeline-stack';
 import { RepositoryStack } from './repository-stack';
-import { repositoryStackName, serviceStackName } from './resource-names';
+import { pipelineStackName, repositoryStackName, serviceStackName } from './resource-names';
 import { ServiceStack } from './service-stack';
 import { SharedStack } from './shared-stack';
 
 export interface PushlineStacks {
   readonly shared: SharedStack;
   readonly repositories: readonly RepositoryStack[];
-  /** One per repository with a `deploy` section, in config order. */
+  /**
+   * One per repository with a `deploy` section, in config order; one per environment of a
+   * repository with `deploy.environments`.
+   */
   readonly services: readonly ServiceStack[];
+  /** The deploy pipelines of repositories with `deploy.environments`, in config order. */
+  readonly pipelines: readonly PipelineStack[];
 }
 
 export interface PushlineAppOptions {
@@ -44,21 +50,61 @@ export function createPushlineStacks(
         description: `pushline: registry and image build of ${repository.name}`,
       }),
   );
-  const services = config.repositories.flatMap((repository, i) => {
+  const services: ServiceStack[] = [];
+  const pipelines: PipelineStack[] = [];
+  config.repositories.forEach((repository, i) => {
     const repositoryStack = repositories[i];
-    if (repository.deploy === undefined || repositoryStack === undefined) return [];
-    return [
-      new ServiceStack(app, serviceStackName(config.name, repository), {
+    if (repository.deploy === undefined || repositoryStack === undefined) return;
+    const common = {
+      config,
+      repository,
+      artifactBucket: shared.artifacts.bucket,
+      imageRepository: repositoryStack.imageRepository.repository,
+    };
+    if (repository.deploy.environments === undefined) {
+      services.push(
+        new ServiceStack(app, serviceStackName(config.name, repository), {
+          env,
+          ...common,
+          description: `pushline: ECS service and Blue/Green deploy pipeline of ${repository.name}`,
+        }),
+      );
+      return;
+    }
+    const environmentStacks = deployEnvironments(repository.deploy).map(
+      (deployEnvironment) =>
+        new ServiceStack(app, serviceStackName(config.name, repository, deployEnvironment.name), {
+          env: environmentEnv(env, deployEnvironment),
+          ...common,
+          deployEnvironment,
+          pipelineAccount: env?.account,
+          description: `pushline: ECS service of ${repository.name} in ${deployEnvironment.name}`,
+        }),
+    );
+    services.push(...environmentStacks);
+    pipelines.push(
+      new PipelineStack(app, pipelineStackName(config.name, repository), {
         env,
-        config,
         repository,
         artifactBucket: shared.artifacts.bucket,
-        imageRepository: repositoryStack.imageRepository.repository,
-        description: `pushline: ECS service and Blue/Green deploy pipeline of ${repository.name}`,
+        services: environmentStacks,
+        description: `pushline: deploy pipeline of ${repository.name} through ${environmentStacks.map((s) => s.deployEnvironment.name).join(', ')}`,
       }),
-    ];
+    );
   });
   Tags.of(app).add('pushline:installation', config.name);
   if (options.nag ?? true) Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));
-  return { shared, repositories, services };
+  return { shared, repositories, services, pipelines };
+}
+
+/** An environment's stack target: its own account and region where it names them, else the installation's. */
+function environmentEnv(
+  installation: { account: string; region: string } | undefined,
+  environment: DeployEnvironment,
+): { account?: string; region?: string } | undefined {
+  if (environment.account === undefined && environment.region === undefined) return installation;
+  return {
+    account: environment.account ?? installation?.account,
+    region: environment.region ?? installation?.region,
+  };
 }

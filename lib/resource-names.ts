@@ -15,9 +15,22 @@ export function repositoryStackName(prefix: string, repo: Pick<RepositoryConfig,
   return `${prefix}-repo-${projectSuffix(repo.name)}`;
 }
 
-/** The stack that holds one repository's ECS service and its deploy pipeline. */
-export function serviceStackName(prefix: string, repo: Pick<RepositoryConfig, 'name'>): string {
-  return `${prefix}-service-${projectSuffix(repo.name)}`;
+/**
+ * The stack that holds one repository's ECS service (and, without environments, its deploy
+ * pipeline); with `deploy.environments`, one per environment.
+ */
+export function serviceStackName(
+  prefix: string,
+  repo: Pick<RepositoryConfig, 'name'>,
+  environment?: string,
+): string {
+  const base = `${prefix}-service-${projectSuffix(repo.name)}`;
+  return environment === undefined ? base : `${base}-${environment}`;
+}
+
+/** The stack that holds the deploy pipeline of a repository with `deploy.environments`. */
+export function pipelineStackName(prefix: string, repo: Pick<RepositoryConfig, 'name'>): string {
+  return `${prefix}-pipeline-${projectSuffix(repo.name)}`;
 }
 
 /** The stable key of a repository's deploy artifact in the artifact bucket. */
@@ -35,8 +48,10 @@ export function deployTemplateParameterName(
   prefix: string,
   repo: Pick<RepositoryConfig, 'name'>,
   template: 'taskdef' | 'appspec',
+  environment?: string,
 ): string {
-  return `/${prefix}/${projectSuffix(repo.name)}/deploy/${template}`;
+  const base = `/${prefix}/${projectSuffix(repo.name)}/deploy`;
+  return environment === undefined ? `${base}/${template}` : `${base}/${environment}/${template}`;
 }
 
 /**

@@ -1,7 +1,9 @@
-import { CfnOutput, Duration, Fn, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Duration, Fn, PhysicalName, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
+import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
@@ -9,12 +11,15 @@ import * as ssm from 'aws-cdk-lib/aws-ssm';
 import type { Construct } from 'constructs';
 import {
   type DeployConfig,
+  type DeployEnvironment,
   type PipelineConfig,
   projectSuffix,
   type RepositoryConfig,
+  type ValidationConfig,
 } from './config/schema';
 import { BlueGreenService } from './constructs/blue-green-service';
-import { DeployPipeline } from './constructs/deploy-pipeline';
+import { DeployPipeline, type DeployTarget, grantDeploy } from './constructs/deploy-pipeline';
+import { ValidationHook } from './constructs/validation-hook';
 import {
   ADVANCED_PARAMETER_LIMIT,
   renderAppSpecTemplate,
@@ -33,72 +38,93 @@ export interface ServiceStackProps extends StackProps {
   readonly artifactBucket: s3.IBucket;
   /** The repository's ECR repository, holding the commit images the service runs. */
   readonly imageRepository: ecr.IRepository;
+  /**
+   * The named environment (of `deploy.environments`) this stack serves. Then the stack holds that
+   * environment's service and deploy templates only; the repository's `PipelineStack` deploys it.
+   * @default the repository's one service, with its deploy pipeline in this stack
+   */
+  readonly deployEnvironment?: DeployEnvironment;
+  /**
+   * The account of the pipeline that deploys this environment. When it is another account, this
+   * stack makes the role the pipeline's deploy action assumes, and the pipeline's stack publishes the
+   * deploy templates.
+   * @default this stack's account
+   */
+  readonly pipelineAccount?: string;
 }
 
 /**
- * One repository's ECS service and its deploy pipeline. A stack of its own because CodeDeploy, not
- * CloudFormation, owns the running task definition and the listeners' target groups after the
- * first rollout; keeping them apart from the build means a later `cdk deploy` of the build never
- * touches the service.
+ * One repository's ECS service and its deploy pipeline (or, with `deploy.environments`, one
+ * environment's service). A stack of its own because CodeDeploy, not CloudFormation, owns the
+ * running task definition and the listeners' target groups after the first rollout; keeping them
+ * apart from the build means a later `cdk deploy` of the build never touches the service.
  */
 export class ServiceStack extends Stack {
   public readonly service: BlueGreenService;
-  public readonly pipeline: DeployPipeline;
-  /** Failed pipeline runs and failed deployments are published here. */
-  public readonly notifications: sns.Topic;
-  public readonly taskDefinitionTemplate: ssm.StringParameter;
-  public readonly appSpecTemplate: ssm.StringParameter;
+  /** The deploy pipeline, unless the repository's `PipelineStack` deploys this environment. */
+  public readonly pipeline?: DeployPipeline;
+  /** Failed pipeline runs and failed deployments are published here (when the pipeline is here). */
+  public readonly notifications?: sns.Topic;
+  /** The environment this stack serves; unnamed without `deploy.environments`. */
+  public readonly deployEnvironment: DeployEnvironment;
+  /** The check before production traffic, when `deploy.validation` asks for one. */
+  public readonly validationHook?: ValidationHook;
+  /** The templates the build reads; in the pipeline's stack when this stack is in another account. */
+  public readonly taskDefinitionTemplate?: ssm.StringParameter;
+  public readonly appSpecTemplate?: ssm.StringParameter;
+  /** The role the pipeline's deploy action assumes, when the pipeline runs in another account. */
+  public readonly crossAccountDeployRole?: iam.Role;
+  private readonly config: PipelineConfig;
+  private readonly repository: RepositoryConfig;
   private readonly zoneCount: number;
 
   constructor(scope: Construct, id: string, props: ServiceStackProps) {
     super(scope, id, props);
     const { config, repository } = props;
-    const deploy: DeployConfig | undefined = repository.deploy;
-    if (deploy === undefined) {
+    if (repository.deploy === undefined) {
       throw new Error(
         `ServiceStack: repository ${repository.name} has no deploy section; only deployed repositories get a service stack`,
       );
     }
+    this.config = config;
+    this.repository = repository;
+    this.deployEnvironment = props.deployEnvironment ?? { approval: false, deploy: repository.deploy };
+    const { deploy, name: environmentName } = this.deployEnvironment;
     this.zoneCount = deploy.vpc !== undefined && 'maxAzs' in deploy.vpc ? deploy.vpc.maxAzs : 2;
-
-    this.notifications = notificationTopic(this, deploy);
+    const family = `${config.name}-${projectSuffix(repository.name)}`;
 
     this.service = new BlueGreenService(this, 'Service', {
       deploy,
-      family: `${config.name}-${projectSuffix(repository.name)}`,
+      family: environmentName === undefined ? family : `${family}-${environmentName}`,
       imageRepository: props.imageRepository,
       cpuArchitecture: cpuArchitecture(repository),
     });
 
-    this.pipeline = new DeployPipeline(this, 'Deploy', {
-      artifactBucket: props.artifactBucket,
-      artifactKey: artifactKey(repository),
-      deploymentGroup: this.service.deploymentGroup,
-      taskRoles: [this.service.executionRole, this.service.taskRole],
-      accessLogsBucket: this.service.logsBucket,
-      notificationTopic: this.notifications,
-    });
-
-    const taskSettings = this.service.taskSettings;
-    const worstCase = worstCaseTaskDefinitionLength(taskSettings);
-    if (worstCase > ADVANCED_PARAMETER_LIMIT) {
-      throw new Error(
-        `ServiceStack: the taskdef.json of ${repository.name} could reach ${worstCase} characters, more than an SSM parameter holds (${ADVANCED_PARAMETER_LIMIT}); shorten deploy.environment or move values into deploy.secrets`,
-      );
+    if (props.pipelineAccount !== undefined && props.pipelineAccount !== this.account) {
+      this.crossAccountDeployRole = this.createCrossAccountDeployRole(props.pipelineAccount);
     }
-    this.taskDefinitionTemplate = new ssm.StringParameter(this, 'TaskDefinitionTemplate', {
-      parameterName: deployTemplateParameterName(config.name, repository, 'taskdef'),
-      description: `taskdef.json the build of ${repository.name} puts into the deploy artifact (<IMAGE1_NAME> is the commit image)`,
-      stringValue: this.toJsonString(renderTaskDefinitionTemplate(taskSettings), 2),
-      tier: worstCase > STANDARD_PARAMETER_LIMIT ? ssm.ParameterTier.ADVANCED : ssm.ParameterTier.STANDARD,
-    });
-    this.appSpecTemplate = new ssm.StringParameter(this, 'AppSpecTemplate', {
-      parameterName: deployTemplateParameterName(config.name, repository, 'appspec'),
-      description: `appspec.yaml the build of ${repository.name} puts into the deploy artifact`,
-      stringValue: renderAppSpecTemplate(taskSettings),
-    });
 
     const scheme = deploy.certificateArn ? 'https' : 'http';
+    const testUrl = `${scheme}://${this.service.loadBalancer.loadBalancerDnsName}:${deploy.testListenerPort}`;
+    if (deploy.validation) this.validationHook = this.addValidationHook(deploy, deploy.validation, testUrl);
+
+    if (environmentName === undefined) {
+      this.notifications = notificationTopic(this, deploy);
+      this.pipeline = new DeployPipeline(this, 'Deploy', {
+        artifactBucket: props.artifactBucket,
+        artifactKey: artifactKey(repository),
+        targets: [this.deployTarget()],
+        accessLogsBucket: this.service.logsBucket,
+        notificationTopic: this.notifications,
+      });
+    }
+
+    if (!this.crossAccount) {
+      const published = this.publishDeployTemplates(this, '');
+      this.taskDefinitionTemplate = published.taskdef;
+      this.appSpecTemplate = published.appspec;
+    }
+
     new CfnOutput(this, 'ServiceUrl', {
       value: `${scheme}://${this.service.loadBalancer.loadBalancerDnsName}/`,
       description: `Production URL of ${repository.name}`,
@@ -108,12 +134,139 @@ export class ServiceStack extends Stack {
       description:
         'Test listener: the new version before traffic shifts (reachable from deploy.testListenerCidrs)',
     });
-    new CfnOutput(this, 'PipelineName', { value: this.pipeline.pipeline.pipelineName });
+    if (this.pipeline) new CfnOutput(this, 'PipelineName', { value: this.pipeline.pipeline.pipelineName });
     new CfnOutput(this, 'CodeDeployApplication', { value: this.service.application.applicationName });
     new CfnOutput(this, 'DeploymentGroup', { value: this.service.deploymentGroup.deploymentGroupName });
     new CfnOutput(this, 'ClusterName', { value: this.service.cluster.clusterName });
     new CfnOutput(this, 'ServiceName', { value: this.service.service.serviceName });
-    new CfnOutput(this, 'NotificationTopicArn', { value: this.notifications.topicArn });
+    if (this.notifications) {
+      new CfnOutput(this, 'NotificationTopicArn', { value: this.notifications.topicArn });
+    }
+  }
+
+  /**
+   * The `AfterAllowTestTraffic` check. The load balancer is internet-facing, so the function reaches
+   * the test listener through the NAT gateways' public addresses, which the listener admits.
+   */
+  private addValidationHook(
+    deploy: DeployConfig,
+    validation: ValidationConfig,
+    testUrl: string,
+  ): ValidationHook {
+    if (deploy.certificateArn !== undefined) {
+      throw new Error(
+        `ServiceStack: deploy.validation cannot check an HTTPS test listener yet (the load balancer's DNS name does not match ${deploy.certificateArn}); leave validation out where certificateArn is set`,
+      );
+    }
+    const hook = new ValidationHook(this, 'Validation', {
+      vpc: this.service.vpc,
+      testUrl: `${testUrl}${validation.path}`,
+      expectStatus: validation.expectStatus,
+      timeout: Duration.seconds(validation.timeoutSeconds),
+      deploymentGroup: this.service.deploymentGroup,
+      logRetention: deploy.logRetentionDays as RetentionDays,
+    });
+    hook.grantInvoke(this.service.deploymentGroup.role);
+    for (const subnet of this.service.vpc.publicSubnets) {
+      const eip = subnet.node.tryFindChild('EIP') as ec2.CfnEIP | undefined;
+      if (eip) {
+        this.service.testListener.connections.allowDefaultPortFrom(
+          ec2.Peer.ipv4(`${eip.attrPublicIp}/32`),
+          'Validation hook, through the NAT gateway',
+        );
+      }
+    }
+    return hook;
+  }
+
+  /** True when the pipeline that deploys this service runs in another account. */
+  public get crossAccount(): boolean {
+    return this.crossAccountDeployRole !== undefined;
+  }
+
+  /**
+   * Writes the `taskdef` and `appspec` templates the build copies into the artifact, as SSM
+   * parameters in `scope`'s stack: this one, or the pipeline's when this stack is in another account
+   * (the build reads parameters of its own account only).
+   */
+  public publishDeployTemplates(
+    scope: Construct,
+    idPrefix: string,
+  ): { taskdef: ssm.StringParameter; appspec: ssm.StringParameter } {
+    const { config, repository } = this;
+    const environmentName = this.deployEnvironment.name;
+    const taskSettings = this.service.taskSettings;
+    const worstCase = worstCaseTaskDefinitionLength(taskSettings);
+    if (worstCase > ADVANCED_PARAMETER_LIMIT) {
+      throw new Error(
+        `ServiceStack: the taskdef.json of ${repository.name} could reach ${worstCase} characters, more than an SSM parameter holds (${ADVANCED_PARAMETER_LIMIT}); shorten deploy.environment or move values into deploy.secrets`,
+      );
+    }
+    const taskdef = new ssm.StringParameter(scope, `${idPrefix}TaskDefinitionTemplate`, {
+      parameterName: deployTemplateParameterName(config.name, repository, 'taskdef', environmentName),
+      description: `taskdef.json the build of ${repository.name} puts into the deploy artifact (<IMAGE1_NAME> is the commit image)`,
+      stringValue: Stack.of(scope).toJsonString(renderTaskDefinitionTemplate(taskSettings), 2),
+      tier: worstCase > STANDARD_PARAMETER_LIMIT ? ssm.ParameterTier.ADVANCED : ssm.ParameterTier.STANDARD,
+    });
+    const appspec = new ssm.StringParameter(scope, `${idPrefix}AppSpecTemplate`, {
+      parameterName: deployTemplateParameterName(config.name, repository, 'appspec', environmentName),
+      description: `appspec.yaml the build of ${repository.name} puts into the deploy artifact`,
+      stringValue: renderAppSpecTemplate(taskSettings, {
+        afterAllowTestTraffic: this.validationHook?.function.functionArn,
+      }),
+    });
+    return { taskdef, appspec };
+  }
+
+  /**
+   * The role a pipeline in `pipelineAccount` assumes to deploy here: the deploy permissions on this
+   * service, and reading the pipeline's artifact store, which lives in the pipeline account (its
+   * bucket and key policies name this role; without them the wildcard below reaches nothing).
+   */
+  private createCrossAccountDeployRole(pipelineAccount: string): iam.Role {
+    const role = new iam.Role(this, 'PipelineDeployRole', {
+      roleName: PhysicalName.GENERATE_IF_NEEDED,
+      assumedBy: new iam.AccountPrincipal(pipelineAccount),
+      description: `The deploy pipeline in account ${pipelineAccount} deploys this service as this role`,
+    });
+    grantDeploy(role, this.service.deploymentGroup, [this.service.executionRole, this.service.taskRole]);
+    const inPipelineAccount = { StringEquals: { 'aws:ResourceAccount': pipelineAccount } };
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:GetObject', 's3:GetObjectVersion'],
+        resources: ['*'],
+        conditions: inPipelineAccount,
+      }),
+    );
+    role.addToPolicy(
+      new iam.PolicyStatement({
+        actions: ['kms:Decrypt', 'kms:DescribeKey'],
+        resources: ['*'],
+        conditions: {
+          StringEquals: {
+            ...inPipelineAccount.StringEquals,
+            'kms:ViaService': `s3.${this.region}.amazonaws.com`,
+          },
+        },
+      }),
+    );
+    Validations.of(role).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        "The pipeline's artifact store and its key live in the pipeline account and are named there: reads are limited to that account (aws:ResourceAccount), and its bucket and key policies grant this role alone. ecs:RegisterTaskDefinition has no resource-level permissions.",
+    });
+    return role;
+  }
+
+  /** This stack's service as a stage of a deploy pipeline. */
+  public deployTarget(): DeployTarget {
+    return {
+      name: this.deployEnvironment.name,
+      deploymentGroup: this.service.deploymentGroup,
+      taskRoles: [this.service.executionRole, this.service.taskRole],
+      approval: this.deployEnvironment.approval,
+      role: this.crossAccountDeployRole,
+    };
   }
   /**
    * The first `deploy.vpc.maxAzs` zones of the region as CloudFormation resolves them
@@ -136,7 +289,7 @@ function cpuArchitecture(repository: RepositoryConfig): 'X86_64' | 'ARM64' {
  * An SSL-only topic encrypted with its own key, because EventBridge cannot publish to a topic
  * encrypted with the AWS-managed SNS key.
  */
-function notificationTopic(scope: Construct, deploy: DeployConfig): sns.Topic {
+export function notificationTopic(scope: Construct, deploy: DeployConfig): sns.Topic {
   const key = new kms.Key(scope, 'NotificationKey', {
     description: 'Encrypts the deploy notifications topic',
     enableKeyRotation: true,

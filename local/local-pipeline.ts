@@ -5,7 +5,12 @@ import { join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { expandCidrs } from '../lib/config/cidr-presets';
 import type { PipelineConfig, Provider } from '../lib/config/schema';
-import { buildProjectName, repositoryStackName, serviceStackName } from '../lib/resource-names';
+import {
+  buildProjectName,
+  pipelineStackName,
+  repositoryStackName,
+  serviceStackName,
+} from '../lib/resource-names';
 import { type LocalApiGateway, type ProxyHandler, startLocalApiGateway } from './api-gateway';
 import { type LocalAwsEndpoints, startLocalAwsEndpoints } from './aws-endpoints';
 import {
@@ -326,7 +331,19 @@ function serviceTemplate(
   repo: PipelineConfig['repositories'][number],
 ): CfnTemplate | undefined {
   if (!repo.deploy) return undefined;
-  return readTemplate(assemblyDir, serviceStackName(config.name, repo));
+  if (!repo.deploy.environments) return readTemplate(assemblyDir, serviceStackName(config.name, repo));
+  // With environments the templates are in each environment's stack, or the pipeline's for another account.
+  const stackNames = [
+    ...repo.deploy.environments.map((e) => serviceStackName(config.name, repo, e.name)),
+    pipelineStackName(config.name, repo),
+  ];
+  return {
+    Resources: Object.fromEntries(
+      stackNames.flatMap((name) =>
+        Object.entries(readTemplate(assemblyDir, name).Resources).map(([id, r]) => [`${name}/${id}`, r]),
+      ),
+    ),
+  };
 }
 
 /**

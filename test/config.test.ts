@@ -62,6 +62,18 @@ describe('pipeline.config.yaml', () => {
     ]);
   });
 
+  test('GIVEN environments WHEN an environment’s service stack name would pass 128 characters THEN the repository name is refused', () => {
+    // "pushline-service-" (17) + 100 + "-production" (11) = 128 fits; one more character does not.
+    const config = (length: number) =>
+      `webhook: { allowedCidrs: [10.0.0.0/8] }\nrepositories:\n  - name: a${'b'.repeat(length - 1)}\n    source: { provider: github, repository: example/x, cloneUrl: "git@github.com:example/x.git" }\n    deploy: { containerPort: 80, environments: [{ name: staging }, { name: production }] }\n`;
+    expect(() => parseConfig(config(100))).not.toThrow();
+    expect(problemsOf(config(101))).toEqual([
+      expect.stringMatching(
+        /^repositories\[0\]\.name: makes the stack name 129 characters long \("pushline-service-a/,
+      ),
+    ]);
+  });
+
   test('GIVEN an unknown top-level key WHEN loaded THEN the typo is an error, not ignored', () => {
     const problems = problemsOf(`webhok:\n  allowedCidrs: [backlog-jp]\nrepositories:${MINIMAL_REPO}\n`);
     expect(problems).toContainEqual(expect.stringMatching(/^webhok: unknown field/));

@@ -322,7 +322,7 @@ describe('the service stack of a deployed repository', () => {
     template.hasResourceProperties('AWS::Events::Rule', {
       EventPattern: Match.objectLike({
         source: ['aws.codepipeline'],
-        detail: { state: ['FAILED'] },
+        detail: Match.objectLike({ state: ['FAILED'] }),
       }),
       Targets: [Match.objectLike({ Arn: { Ref: topic } })],
     });
@@ -334,6 +334,22 @@ describe('the service stack of a deployed repository', () => {
       Targets: [Match.objectLike({ Arn: { Ref: topic } })],
     });
     template.resourceCountIs('AWS::SNS::Subscription', 0);
+  });
+
+  test('GIVEN a fresh install WHEN CodePipeline runs the new pipeline once by itself and its source finds no artifact THEN that failure pages no one, while every later failed run is announced', () => {
+    const patterns = resources(template, 'AWS::Events::Rule')
+      .map(([, r]) => r.Properties.EventPattern as { source: string[]; detail: unknown })
+      .filter((pattern) => pattern.source.includes('aws.codepipeline'));
+    expect(patterns.map((pattern) => pattern.detail)).toEqual([
+      {
+        state: ['FAILED'],
+        // The run CodePipeline starts on creation carries trigger-type CreatePipeline.
+        $or: [
+          { 'execution-trigger': { 'trigger-type': [{ 'anything-but': ['CreatePipeline'] }] } },
+          { 'execution-trigger': { 'trigger-type': [{ exists: false }] } },
+        ],
+      },
+    ]);
   });
 
   test('THEN until the first rollout the service runs the public bootstrap image, answering on the container port', () => {

@@ -14,6 +14,8 @@
 #   BUILD_SECRET_IDS, BUILD_SECRET_<n>      BuildKit secret ids and their values, by position
 #   PULL_THROUGH_REGISTRY                   ECR registry host of the pull-through caches
 #   TASKDEF_TEMPLATE, APPSPEC_TEMPLATE      deploy templates (SSM), copied into the artifact
+#   DEPLOY_ENVIRONMENTS (space list),       with deploy.environments instead: one pair per environment,
+#   TASKDEF_TEMPLATE_<n>, APPSPEC_TEMPLATE_<n>  by position, written as taskdef-<name>.json, appspec-<name>.yaml
 #   ARTIFACT_BUCKET, ARTIFACT_KEY           where the artifact zip goes
 #   SOURCE_PROVIDER, SOURCE_REPOSITORY, DELIVERY_ID   only logged
 #   PUSH_RECEIVED_AT                        when the webhook received the push (epoch ms), set on
@@ -61,6 +63,16 @@ validate_inputs() {
     [[ -z "${TASKDEF_TEMPLATE:-}" && -n "${APPSPEC_TEMPLATE:-}" ]]; then
     problems+=("TASKDEF_TEMPLATE and APPSPEC_TEMPLATE come together: set both (deployed repository) or neither")
   fi
+  local environments index=0 environment
+  read -r -a environments <<<"${DEPLOY_ENVIRONMENTS:-}"
+  for environment in "${environments[@]}"; do
+    [[ "$environment" =~ ^[a-z][a-z0-9-]*$ ]] ||
+      problems+=("DEPLOY_ENVIRONMENTS: '$environment' is not an environment name")
+    local taskdef="TASKDEF_TEMPLATE_$index" appspec="APPSPEC_TEMPLATE_$index"
+    [[ -n "${!taskdef:-}" && -n "${!appspec:-}" ]] ||
+      problems+=("$taskdef and $appspec (environment $environment) must both be set")
+    index=$((index + 1))
+  done
   if [[ -z "${ARTIFACT_DIR:-}" && -z "${ARTIFACT_BUCKET:-}" ]]; then
     problems+=("ARTIFACT_BUCKET is empty (or set ARTIFACT_DIR to keep the artifact on disk)")
   fi
@@ -337,7 +349,8 @@ build_image() {
   log "pushed $repo:$COMMIT_SHA and $repo:$(short_sha "$COMMIT_SHA")"
 }
 
-# imageDetail.json always; taskdef.json and appspec.yaml verbatim for deployed repositories.
+# imageDetail.json always; taskdef.json and appspec.yaml verbatim for deployed repositories, or one
+# taskdef-<environment>.json and appspec-<environment>.yaml per environment: one image for all.
 write_artifact() {
   local dir
   dir="$(work_dir)/artifact"
@@ -350,6 +363,16 @@ write_artifact() {
     printf '%s' "$APPSPEC_TEMPLATE" >"$dir/appspec.yaml"
     files+=(taskdef.json appspec.yaml)
   fi
+  local environments index=0 environment taskdef appspec
+  read -r -a environments <<<"${DEPLOY_ENVIRONMENTS:-}"
+  for environment in "${environments[@]}"; do
+    taskdef="TASKDEF_TEMPLATE_$index"
+    appspec="APPSPEC_TEMPLATE_$index"
+    printf '%s' "${!taskdef}" >"$dir/taskdef-$environment.json"
+    printf '%s' "${!appspec}" >"$dir/appspec-$environment.yaml"
+    files+=("taskdef-$environment.json" "appspec-$environment.yaml")
+    index=$((index + 1))
+  done
   (cd "$dir" && zip -q -X deploy.zip "${files[@]}")
   printf '%s\n' "$dir/deploy.zip"
 }

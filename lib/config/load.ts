@@ -1,8 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { repositoryStackName, serviceStackName } from '../resource-names';
-import { type PipelineConfig, PipelineConfigSchema, projectSuffix } from './schema';
+import { pipelineStackName, repositoryStackName, serviceStackName } from '../resource-names';
+import {
+  NOT_AN_ENVIRONMENT_SETTING,
+  type PipelineConfig,
+  PipelineConfigSchema,
+  projectSuffix,
+} from './schema';
 
 /** CloudFormation's limit on a stack name (API Reference, CreateStack, StackName: "can't be longer than 128 characters"). */
 export const STACK_NAME_MAX_LENGTH = 128;
@@ -48,6 +53,7 @@ export function parseConfig(text: string, file = 'pipeline.config.yaml'): Pipeli
     ...(result.success ? [] : result.error.issues.flatMap((issue) => describeIssue(issue, raw))),
     ...duplicateNames(raw),
     ...overlongStackNames(raw),
+    ...(result.success ? environmentAccountsWithoutEnv(result.data) : []),
   ];
   if (!result.success || problems.length > 0) throw new ConfigError(file, problems);
   return result.data;
@@ -71,6 +77,8 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown): string[] {
       const value =
         parent && typeof parent === 'object' ? (parent as Record<string, unknown>)[key] : undefined;
       const path = formatPath([...issue.path, key]);
+      if (issue.path.at(-2) === 'environments')
+        return `${path}: ${NOT_AN_ENVIRONMENT_SETTING} (got ${show(value)})`;
       return `${path}: unknown field (value ${show(value)}); check the spelling against pipeline.config.schema.json`;
     });
   }
@@ -104,8 +112,9 @@ function duplicateNames(raw: unknown): string[] {
 }
 
 /**
- * Each repository names a stack (`<name>-repo-<repository>`, and with `deploy` also
- * `<name>-service-<repository>`); CloudFormation refuses names over 128 characters, which CDK would
+ * Each repository names stacks (`<name>-repo-<repository>`; with `deploy` also
+ * `<name>-service-<repository>`, or with `deploy.environments` `<name>-pipeline-<repository>` and
+ * `<name>-service-<repository>-<environment>`); CloudFormation refuses names over 128 characters, which CDK would
  * only report as a stack-level error without naming the field.
  */
 function overlongStackNames(raw: unknown): string[] {
@@ -116,15 +125,44 @@ function overlongStackNames(raw: unknown): string[] {
   return repositories.flatMap((repo: unknown, index) => {
     const name = valueAt(repo, ['name']);
     if (typeof name !== 'string') return [];
-    const stackName =
-      valueAt(repo, ['deploy']) === undefined
-        ? repositoryStackName(prefix, { name })
-        : serviceStackName(prefix, { name });
+    const stackName = stackNamesOf(prefix, name, repo).reduce((a, b) => (b.length > a.length ? b : a));
     if (stackName.length <= STACK_NAME_MAX_LENGTH) return [];
     return [
       `repositories[${index}].name: makes the stack name ${stackName.length} characters long ("${stackName.slice(0, 40)}..."), over CloudFormation's ${STACK_NAME_MAX_LENGTH}; shorten it by ${stackName.length - STACK_NAME_MAX_LENGTH} (got ${show(name)})`,
     ];
   });
+}
+
+/** The names of the stacks a repository entry makes, as `pushline-app.ts` names them. */
+function stackNamesOf(prefix: string, name: string, repo: unknown): string[] {
+  const names = [repositoryStackName(prefix, { name })];
+  if (valueAt(repo, ['deploy']) === undefined) return names;
+  const environments = valueAt(repo, ['deploy', 'environments']);
+  if (!Array.isArray(environments) || environments.length === 0)
+    return [...names, serviceStackName(prefix, { name })];
+  names.push(pipelineStackName(prefix, { name }));
+  for (const environment of environments) {
+    const environmentName = valueAt(environment, ['name']);
+    if (typeof environmentName === 'string') names.push(serviceStackName(prefix, { name }, environmentName));
+  }
+  return names;
+}
+
+/**
+ * CodePipeline deploys to another account only from a pipeline whose own account is known at
+ * synth, so an environment's `account` needs the installation's `env`.
+ */
+function environmentAccountsWithoutEnv(config: PipelineConfig): string[] {
+  if (config.env !== undefined) return [];
+  return config.repositories.flatMap((repository, r) =>
+    (repository.deploy?.environments ?? []).flatMap((environment, e) =>
+      environment.account === undefined
+        ? []
+        : [
+            `repositories[${r}].deploy.environments[${e}].account: an environment in another account needs env.account and env.region of the installation (the account its pipeline runs in) (got ${show(environment.account)})`,
+          ],
+    ),
+  );
 }
 
 function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {

@@ -372,14 +372,12 @@ const VpcSchema = z
         },
   );
 
-const DeploySchema = z.strictObject({
-  containerPort: z.number().int().min(1).max(65535),
-  healthCheckPath: z.string().startsWith('/').default('/'),
+/** The service settings that may differ per environment (`deploy.environments[].<setting>`). */
+const ServiceSettings = {
   cpu: z.number().int().default(256),
   memory: z.number().int().default(512),
   desiredCount: z.number().int().min(1).max(100).default(2),
   trafficShift: z.enum(TRAFFIC_SHIFTS).default('canary-10-5m'),
-  terminationWaitMinutes: z.number().int().min(0).max(2880).default(15),
   environment: z.record(envName, z.string()).optional(),
   secrets: z
     .record(envName, secretName)
@@ -391,15 +389,123 @@ const DeploySchema = z.strictObject({
       error: 'must be an ACM certificate ARN',
     })
     .optional(),
-  testListenerPort: z.number().int().min(1).max(65535).default(8080),
   testListenerCidrs: z
     .array(cidr)
     .min(1)
     .optional()
     .describe('Who may reach the test listener. Default: the VPC'),
   vpc: VpcSchema.optional(),
+};
+
+/** The settings a `deploy.environments` entry may override. */
+export const ENVIRONMENT_OVERRIDES = [
+  'desiredCount',
+  'cpu',
+  'memory',
+  'environment',
+  'secrets',
+  'trafficShift',
+  'certificateArn',
+  'vpc',
+  'testListenerCidrs',
+] as const satisfies readonly (keyof typeof ServiceSettings)[];
+
+const region = z
+  .string()
+  .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, { error: 'must be an AWS region such as ap-northeast-1' });
+
+const EnvironmentSchema = z.strictObject({
+  name: z
+    .string()
+    .regex(/^[a-z][a-z0-9-]{0,19}$/, {
+      error: 'must be lowercase letters, digits and -, starting with a letter, at most 20 characters',
+    })
+    .describe('Names the stage, the service stack and the templates in the deploy artifact'),
+  account: accountId.optional().describe("Target AWS account. Default: the installation's"),
+  region: region.optional().describe("Target region. Default: the installation's"),
+  approval: z
+    .boolean()
+    .optional()
+    .describe('A manual approval before this environment (the notification topic is told)'),
+  desiredCount: ServiceSettings.desiredCount.removeDefault().optional(),
+  cpu: ServiceSettings.cpu.removeDefault().optional(),
+  memory: ServiceSettings.memory.removeDefault().optional(),
+  environment: ServiceSettings.environment,
+  secrets: ServiceSettings.secrets,
+  trafficShift: ServiceSettings.trafficShift.removeDefault().optional(),
+  certificateArn: ServiceSettings.certificateArn,
+  vpc: ServiceSettings.vpc,
+  testListenerCidrs: ServiceSettings.testListenerCidrs,
+});
+
+/** What the loader says of a field an environment does not take. */
+export const NOT_AN_ENVIRONMENT_SETTING = `is not a per-environment setting: an environment takes name, account, region, approval and overrides of ${ENVIRONMENT_OVERRIDES.join(', ')}`;
+
+const EnvironmentsSchema = z
+  .array(EnvironmentSchema)
+  .min(1, { error: 'must list at least one environment (or leave environments out)' })
+  .superRefine((environments, ctx) => {
+    const seen = new Map<string, number>();
+    environments.forEach((environment, index) => {
+      const first = seen.get(environment.name);
+      if (first !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [index, 'name'],
+          message: `duplicates environments[${first}].name; every environment needs its own name`,
+        });
+      } else {
+        seen.set(environment.name, index);
+      }
+    });
+    environments.forEach((environment, index) => {
+      if (environment.region !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [index, 'region'],
+          message:
+            "another region per environment is not built yet (the pipeline's replication bucket there is still open); leave region out to deploy in the installation's region",
+        });
+      }
+    });
+    if (environments[0]?.approval === true) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [0, 'approval'],
+        message:
+          'the first environment has nothing before it to approve; put approval: true on a later environment',
+      });
+    }
+  });
+
+const ValidationSchema = z.strictObject({
+  path: z.string().startsWith('/').describe('Path the check requests through the test listener'),
+  expectStatus: z.number().int().min(100).max(599).default(200),
+  timeoutSeconds: z.number().int().min(1).max(600).default(30),
+});
+
+const DeploySchema = z.strictObject({
+  containerPort: z.number().int().min(1).max(65535),
+  healthCheckPath: z.string().startsWith('/').default('/'),
+  cpu: ServiceSettings.cpu,
+  memory: ServiceSettings.memory,
+  desiredCount: ServiceSettings.desiredCount,
+  trafficShift: ServiceSettings.trafficShift,
+  terminationWaitMinutes: z.number().int().min(0).max(2880).default(15),
+  environment: ServiceSettings.environment,
+  secrets: ServiceSettings.secrets,
+  certificateArn: ServiceSettings.certificateArn,
+  testListenerPort: z.number().int().min(1).max(65535).default(8080),
+  testListenerCidrs: ServiceSettings.testListenerCidrs,
+  vpc: ServiceSettings.vpc,
   notificationEmail: z.email().optional(),
   logRetentionDays: logRetentionDays.default(30),
+  environments: EnvironmentsSchema.optional().describe(
+    "Ordered environments the same image goes through, each with its own service. Default: one service in the installation's account and region",
+  ),
+  validation: ValidationSchema.optional().describe(
+    'A check of the new version through the test listener before production traffic shifts',
+  ),
 });
 
 const RepositorySchema = z
@@ -571,6 +677,8 @@ export type PipelineConfig = z.output<typeof PipelineConfigSchema>;
 export type RepositoryConfig = PipelineConfig['repositories'][number];
 export type DeployConfig = NonNullable<RepositoryConfig['deploy']>;
 export type ShareConfig = z.output<typeof ShareSchema>;
+export type EnvironmentConfig = z.output<typeof EnvironmentSchema>;
+export type ValidationConfig = z.output<typeof ValidationSchema>;
 export type PullThroughCacheConfig = z.output<typeof PullThroughCacheSchema>;
 
 /**
@@ -579,4 +687,38 @@ export type PullThroughCacheConfig = z.output<typeof PullThroughCacheSchema>;
  */
 export function projectSuffix(repositoryName: string): string {
   return repositoryName.replace(/[^A-Za-z0-9-]/g, '-');
+}
+
+/** One environment of a repository's deploy chain, with its overrides applied. */
+export interface DeployEnvironment {
+  /** `undefined` for the single service of a `deploy` section without `environments`. */
+  readonly name?: string;
+  /** Target account. @default the installation's */
+  readonly account?: string;
+  /** Target region. @default the installation's */
+  readonly region?: string;
+  /** A manual approval before this environment. */
+  readonly approval: boolean;
+  /** The service settings of this environment: the repository's `deploy` with its overrides. */
+  readonly deploy: DeployConfig;
+}
+
+/**
+ * The environments a repository's image goes through, in order. A `deploy` section without
+ * `environments` is one unnamed environment: exactly the service it described before environments
+ * existed.
+ */
+export function deployEnvironments(deploy: DeployConfig): DeployEnvironment[] {
+  if (deploy.environments === undefined) return [{ approval: false, deploy }];
+  const { environments: _, ...shared } = deploy;
+  return deploy.environments.map(({ name, account, region, approval, ...overrides }) => ({
+    name,
+    account,
+    region,
+    approval: approval ?? false,
+    deploy: {
+      ...shared,
+      ...Object.fromEntries(Object.entries(overrides).filter(([, value]) => value !== undefined)),
+    },
+  }));
 }

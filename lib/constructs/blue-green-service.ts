@@ -1,4 +1,14 @@
-import { Aws, CfnCondition, CfnMapping, Duration, Fn, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import {
+  Aws,
+  CfnCondition,
+  CfnMapping,
+  Duration,
+  Fn,
+  PhysicalName,
+  RemovalPolicy,
+  Stack,
+  Validations,
+} from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as codedeploy from 'aws-cdk-lib/aws-codedeploy';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -121,15 +131,19 @@ export class BlueGreenService extends Construct {
       containerInsightsV2: ecs.ContainerInsights.ENABLED,
     });
 
+    // GENERATE_IF_NEEDED: a name only when a stack in another account refers to it (a pipeline there).
     this.logGroup = new logs.LogGroup(this, 'ServiceLogs', {
+      logGroupName: PhysicalName.GENERATE_IF_NEEDED,
       retention: deploy.logRetentionDays as logs.RetentionDays,
       removalPolicy: RemovalPolicy.RETAIN,
     });
     this.executionRole = new iam.Role(this, 'ExecutionRole', {
+      roleName: PhysicalName.GENERATE_IF_NEEDED,
       assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
       description: 'ECS pulls the image, reads the secrets and writes the logs of the service as this role',
     });
     this.taskRole = new iam.Role(this, 'TaskRole', {
+      roleName: PhysicalName.GENERATE_IF_NEEDED,
       assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
       description: 'The service application runs as this role',
     });
@@ -296,8 +310,11 @@ export class BlueGreenService extends Construct {
       ...targetGroupAlarms(this, 'Green', this.greenTargetGroup),
     ];
 
-    this.application = new codedeploy.EcsApplication(this, 'Application');
+    this.application = new codedeploy.EcsApplication(this, 'Application', {
+      applicationName: PhysicalName.GENERATE_IF_NEEDED,
+    });
     this.deploymentGroup = new codedeploy.EcsDeploymentGroup(this, 'DeploymentGroup', {
+      deploymentGroupName: PhysicalName.GENERATE_IF_NEEDED,
       application: this.application,
       service: this.service,
       deploymentConfig: DEPLOYMENT_CONFIGS[deploy.trafficShift],

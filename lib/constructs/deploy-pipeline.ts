@@ -1,24 +1,55 @@
-import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, PhysicalName, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import type * as codedeploy from 'aws-cdk-lib/aws-codedeploy';
 import * as codepipeline from 'aws-cdk-lib/aws-codepipeline';
 import * as actions from 'aws-cdk-lib/aws-codepipeline-actions';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { IMAGE_PLACEHOLDER_NAME } from '../deploy-templates';
 
-export interface DeployPipelineProps {
-  /** The bucket the build writes the deploy artifact to; versioned, with EventBridge notifications on. */
-  readonly artifactBucket: s3.IBucket;
-  /** Key of this service's artifact zip (`imageDetail.json`, `taskdef.json`, `appspec.yaml`). */
-  readonly artifactKey: string;
-  /** The Blue/Green deployment group the pipeline deploys to. */
+/** One service the pipeline deploys to, in its own stage. */
+export interface DeployTarget {
+  /**
+   * Names the target's stage and its templates in the artifact (`taskdef-<name>.json`,
+   * `appspec-<name>.yaml`). Lowercase letters, digits and `-`.
+   * @default the pipeline's only target: stage `Deploy`, `taskdef.json` and `appspec.yaml`
+   */
+  readonly name?: string;
+  /** The Blue/Green deployment group of the target's service. */
   readonly deploymentGroup: codedeploy.IEcsDeploymentGroup;
   /** The roles in the service's task definitions: the only roles the deploy action may pass to ECS. */
   readonly taskRoles: readonly iam.IRole[];
+  /**
+   * Wait for a person's approval (announced on the notification topic) before deploying.
+   * @default false
+   */
+  readonly approval?: boolean;
+  /**
+   * The role the deploy action assumes, when the target is in another account (made there, with the
+   * deploy permissions and read access to the artifact store).
+   * @default a role in the pipeline's account with exactly the deploy permissions
+   */
+  readonly role?: iam.IRole;
+}
+
+/** The artifact files CodePipeline reads for one target. */
+export function deployTemplateFiles(targetName: string | undefined): { taskdef: string; appspec: string } {
+  return targetName === undefined
+    ? { taskdef: 'taskdef.json', appspec: 'appspec.yaml' }
+    : { taskdef: `taskdef-${targetName}.json`, appspec: `appspec-${targetName}.yaml` };
+}
+
+export interface DeployPipelineProps {
+  /** The bucket the build writes the deploy artifact to; versioned, with EventBridge notifications on. */
+  readonly artifactBucket: s3.IBucket;
+  /** Key of this service's artifact zip (`imageDetail.json` and each target's templates). */
+  readonly artifactKey: string;
+  /** Where the image goes, in order; one stage each. */
+  readonly targets: readonly DeployTarget[];
   /** Bucket for the S3 access logs of the pipeline's own artifact store. */
   readonly accessLogsBucket: s3.IBucket;
   /**
@@ -30,25 +61,39 @@ export interface DeployPipelineProps {
 
 /**
  * The CodePipeline (V2) that deploys each new artifact: S3 source on exactly the artifact key,
- * started by an EventBridge rule on the object's creation (no polling), then a CodeDeploy ECS
- * Blue/Green action that registers `taskdef.json` with the commit's image and deploys it with
- * `appspec.yaml`.
+ * started by an EventBridge rule on the object's creation (no polling), then per target an optional
+ * manual approval and a CodeDeploy ECS Blue/Green action that registers the target's `taskdef` with
+ * the commit's image (the same `imageDetail.json` for every target) and deploys it with its
+ * `appspec`.
  */
 export class DeployPipeline extends Construct {
   public readonly pipeline: codepipeline.Pipeline;
   /** The EventBridge rule that starts the pipeline when the artifact is written. */
   public readonly trigger: events.Rule;
-  /** The role of the Blue/Green deploy action. */
-  public readonly deployRole: iam.Role;
+  /** The role of the first target's Blue/Green deploy action. */
+  public readonly deployRole: iam.IRole;
+  /** The role of each target's Blue/Green deploy action, in target order. */
+  public readonly deployRoles: readonly iam.IRole[];
 
   constructor(scope: Construct, id: string, props: DeployPipelineProps) {
     super(scope, id);
-    if (props.taskRoles.length === 0) {
-      throw new Error('DeployPipeline: taskRoles must name the roles of the task definition (got none)');
-    }
+    validateTargets(props.targets);
 
+    // A deploy action in another account reads the artifacts; CodePipeline requires a KMS key then.
+    const crossAccount = props.targets.some(
+      (t) => t.role !== undefined && Stack.of(t.role).account !== Stack.of(this).account,
+    );
     const artifactStore = new s3.Bucket(this, 'ArtifactStore', {
-      encryption: s3.BucketEncryption.S3_MANAGED,
+      ...(crossAccount
+        ? {
+            encryptionKey: new kms.Key(this, 'ArtifactStoreKey', {
+              description: 'Encrypts the deploy artifacts that deploy roles in other accounts read',
+              enableKeyRotation: true,
+              pendingWindow: Duration.days(7),
+            }),
+            bucketName: PhysicalName.GENERATE_IF_NEEDED,
+          }
+        : { encryption: s3.BucketEncryption.S3_MANAGED }),
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
       enforceSSL: true,
       objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
@@ -82,26 +127,10 @@ export class DeployPipeline extends Construct {
       ],
     });
 
-    this.deployRole = new iam.Role(this, 'DeployRole', {
-      assumedBy: new iam.ArnPrincipal(this.pipeline.role.roleArn),
-      description:
-        'CodePipeline registers the task definition and starts the Blue/Green deployment as this role',
-    });
-    this.grantDeploy(props.deploymentGroup, props.taskRoles, artifactStore);
-    this.pipeline.addStage({
-      stageName: 'Deploy',
-      actions: [
-        new actions.CodeDeployEcsDeployAction({
-          actionName: 'BlueGreen',
-          deploymentGroup: props.deploymentGroup,
-          taskDefinitionTemplateFile: artifact.atPath('taskdef.json'),
-          appSpecTemplateFile: artifact.atPath('appspec.yaml'),
-          containerImageInputs: [{ input: artifact, taskDefinitionPlaceholder: IMAGE_PLACEHOLDER_NAME }],
-          // The action would grant iam:PassRole on every role; grantDeploy scopes it to the task roles.
-          role: this.deployRole.withoutPolicyUpdates(),
-        }),
-      ],
-    });
+    this.deployRoles = props.targets.map((target) =>
+      this.addTarget(target, artifact, artifactStore, props.notificationTopic),
+    );
+    this.deployRole = this.deployRoles[0] as iam.IRole;
 
     this.trigger = new events.Rule(this, 'ArtifactCreated', {
       description: `Starts the deploy pipeline when s3://…/${props.artifactKey} is written`,
@@ -116,85 +145,209 @@ export class DeployPipeline extends Construct {
       targets: [new targets.CodePipeline(this.pipeline)],
     });
 
-    if (props.notificationTopic) this.notifyFailures(props.notificationTopic, props.deploymentGroup);
-    acknowledgeArtifactStoreGrants([this.pipeline, this.deployRole], artifactStore);
+    if (props.notificationTopic) {
+      // CodeDeploy's events stay on the event bus of the target's account: only same-account
+      // deployments can be watched from here.
+      this.notifyFailures(
+        props.notificationTopic,
+        props.targets
+          .map((t) => t.deploymentGroup)
+          .filter((group) => group.env.account === Stack.of(this).account),
+      );
+    }
+    acknowledgeArtifactStoreGrants(
+      [this.pipeline, ...this.deployRoles.filter((role) => role.node.scope === this)],
+      artifactStore,
+    );
   }
 
-  private grantDeploy(
-    deploymentGroup: codedeploy.IEcsDeploymentGroup,
-    taskRoles: readonly iam.IRole[],
+  /** The target's stage: the approval when it asks for one, then its Blue/Green deploy. */
+  private addTarget(
+    target: DeployTarget,
+    artifact: codepipeline.Artifact,
     artifactStore: s3.IBucket,
-  ): void {
-    this.deployRole.addToPolicy(
-      new iam.PolicyStatement({
-        actions: [
-          'codedeploy:GetApplication',
-          'codedeploy:GetApplicationRevision',
-          'codedeploy:RegisterApplicationRevision',
-        ],
-        resources: [deploymentGroup.application.applicationArn],
-      }),
-    );
-    this.deployRole.addToPolicy(
-      new iam.PolicyStatement({
-        actions: ['codedeploy:CreateDeployment', 'codedeploy:GetDeployment'],
-        resources: [deploymentGroup.deploymentGroupArn],
-      }),
-    );
-    this.deployRole.addToPolicy(
-      new iam.PolicyStatement({
-        actions: ['codedeploy:GetDeploymentConfig'],
-        resources: [deploymentGroup.deploymentConfig.deploymentConfigArn],
-      }),
-    );
-    this.deployRole.addToPolicy(
-      new iam.PolicyStatement({ actions: ['ecs:RegisterTaskDefinition'], resources: ['*'] }),
-    );
-    this.deployRole.addToPolicy(
-      new iam.PolicyStatement({
-        actions: ['iam:PassRole'],
-        resources: taskRoles.map((role) => role.roleArn),
-        conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
-      }),
-    );
-    artifactStore.grantRead(this.deployRole);
-    Validations.of(this.deployRole).acknowledge({
-      id: 'AwsSolutions-IAM5[Resource::*]',
-      reason:
-        'ecs:RegisterTaskDefinition has no resource-level permissions; iam:PassRole is limited to the task roles.',
+    topic: sns.ITopic | undefined,
+  ): iam.IRole {
+    const role = target.role ?? this.createDeployRole(target, artifactStore);
+    const files = deployTemplateFiles(target.name);
+    const deploy = new actions.CodeDeployEcsDeployAction({
+      actionName: 'BlueGreen',
+      deploymentGroup: target.deploymentGroup,
+      taskDefinitionTemplateFile: artifact.atPath(files.taskdef),
+      appSpecTemplateFile: artifact.atPath(files.appspec),
+      containerImageInputs: [{ input: artifact, taskDefinitionPlaceholder: IMAGE_PLACEHOLDER_NAME }],
+      // The action would grant iam:PassRole on every role; grantDeploy scopes it to the task roles.
+      role: iam.Role.isRole(role) ? role.withoutPolicyUpdates() : role,
+      runOrder: target.approval ? 2 : 1,
     });
+    const approval = target.approval
+      ? [
+          new actions.ManualApprovalAction({
+            actionName: 'Approve',
+            notificationTopic: topic,
+            additionalInformation: `Deploy this commit's image to ${target.name ?? 'the service'}?`,
+            runOrder: 1,
+          }),
+        ]
+      : [];
+    const stageName = target.name === undefined ? 'Deploy' : `Deploy-${target.name}`;
+    this.pipeline.addStage({ stageName, actions: [...approval, deploy] });
+    const approvalScope = this.pipeline.node.tryFindChild(stageName)?.node.tryFindChild('Approve');
+    if (approvalScope && topic) {
+      Validations.of(approvalScope).acknowledge({
+        id: 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
+        reason:
+          "Publishing the approval request to the KMS-encrypted notification topic needs data keys of that topic's key; the grant names that key only.",
+      });
+    }
+    return role;
   }
 
-  private notifyFailures(topic: sns.ITopic, deploymentGroup: codedeploy.IEcsDeploymentGroup): void {
+  private createDeployRole(target: DeployTarget, artifactStore: s3.IBucket): iam.Role {
+    const suffix = target.name === undefined ? '' : pascalCase(target.name);
+    const role = new iam.Role(this, `DeployRole${suffix}`, {
+      assumedBy: new iam.ArnPrincipal(this.pipeline.role.roleArn),
+      description:
+        target.name === undefined
+          ? 'CodePipeline registers the task definition and starts the Blue/Green deployment as this role'
+          : `CodePipeline registers the task definition and starts the Blue/Green deployment of ${target.name} as this role`,
+    });
+    grantDeploy(role, target.deploymentGroup, target.taskRoles, artifactStore);
+    return role;
+  }
+
+  private notifyFailures(
+    topic: sns.ITopic,
+    deploymentGroups: readonly codedeploy.IEcsDeploymentGroup[],
+  ): void {
     this.pipeline.onStateChange('PipelineFailed', {
-      description: 'Announces failed runs of the deploy pipeline',
-      eventPattern: { detail: { state: ['FAILED'] } },
+      description: 'Announces failed runs of the deploy pipeline, except the run it starts on creation',
+      eventPattern: { detail: { state: ['FAILED'], $or: NOT_STARTED_BY_CREATION } },
       target: new targets.SnsTopic(topic, {
         message: events.RuleTargetInput.fromText(
           `Deploy pipeline ${events.EventField.fromPath('$.detail.pipeline')} failed (execution ${events.EventField.fromPath('$.detail.execution-id')}).`,
         ),
       }),
     });
-    new events.Rule(this, 'DeploymentFailed', {
-      description: 'Announces failed (rolled back) Blue/Green deployments',
-      eventPattern: {
-        source: ['aws.codedeploy'],
-        detailType: ['CodeDeploy Deployment State-change Notification'],
-        detail: {
-          application: [deploymentGroup.application.applicationName],
-          deploymentGroup: [deploymentGroup.deploymentGroupName],
-          state: ['FAILURE'],
+    deploymentGroups.forEach((deploymentGroup, index) => {
+      new events.Rule(this, index === 0 ? 'DeploymentFailed' : `DeploymentFailed${index + 1}`, {
+        description: 'Announces failed (rolled back) Blue/Green deployments',
+        eventPattern: {
+          source: ['aws.codedeploy'],
+          detailType: ['CodeDeploy Deployment State-change Notification'],
+          detail: {
+            application: [deploymentGroup.application.applicationName],
+            deploymentGroup: [deploymentGroup.deploymentGroupName],
+            state: ['FAILURE'],
+          },
         },
-      },
-      targets: [
-        new targets.SnsTopic(topic, {
-          message: events.RuleTargetInput.fromText(
-            `Blue/Green deployment ${events.EventField.fromPath('$.detail.deploymentId')} of ${events.EventField.fromPath('$.detail.deploymentGroup')} failed; CodeDeploy rolls it back to the running version.`,
-          ),
-        }),
-      ],
+        targets: [
+          new targets.SnsTopic(topic, {
+            message: events.RuleTargetInput.fromText(
+              `Blue/Green deployment ${events.EventField.fromPath('$.detail.deploymentId')} of ${events.EventField.fromPath('$.detail.deploymentGroup')} failed; CodeDeploy rolls it back to the running version.`,
+            ),
+          }),
+        ],
+      });
     });
   }
+}
+
+/**
+ * CodePipeline starts every new pipeline once by itself. At that time no build has written the
+ * artifact, so the source stage fails: on every install and every re-created stack. That run's
+ * execution trigger is `CreatePipeline` (CodePipeline API Reference, "ExecutionTrigger":
+ * https://docs.aws.amazon.com/codepipeline/latest/APIReference/API_ExecutionTrigger.html), which
+ * the pipeline execution event carries as `detail.execution-trigger.trigger-type`; such a failure
+ * pages no one. An event without a trigger is still announced.
+ */
+export const NOT_STARTED_BY_CREATION = [
+  { 'execution-trigger': { 'trigger-type': events.Match.anythingBut('CreatePipeline') } },
+  { 'execution-trigger': { 'trigger-type': events.Match.doesNotExist() } },
+];
+
+function validateTargets(targets: readonly DeployTarget[]): void {
+  if (targets.length === 0)
+    throw new Error('DeployPipeline: targets must list at least one service (got none)');
+  const names = targets.map((t) => t.name);
+  if (names.includes(undefined) && targets.length > 1) {
+    throw new Error('DeployPipeline: with more than one target, every target needs a name');
+  }
+  const duplicate = names.find((name, i) => name !== undefined && names.indexOf(name) !== i);
+  if (duplicate !== undefined) throw new Error(`DeployPipeline: target name ${duplicate} is used twice`);
+  for (const target of targets) {
+    if (target.name !== undefined && !/^[a-z][a-z0-9-]*$/.test(target.name)) {
+      throw new Error(
+        `DeployPipeline: target name ${JSON.stringify(target.name)} must be lowercase letters, digits and -`,
+      );
+    }
+    if (target.taskRoles.length === 0) {
+      throw new Error(
+        `DeployPipeline: taskRoles of ${target.name ?? 'the target'} must name the roles of the task definition (got none)`,
+      );
+    }
+  }
+  if (targets[0]?.approval) {
+    throw new Error(
+      'DeployPipeline: the first target cannot wait for an approval: nothing before it was deployed',
+    );
+  }
+}
+
+/** `production-eu` → `ProductionEu`: construct IDs from environment names. */
+export function pascalCase(name: string): string {
+  return name
+    .split('-')
+    .map((part) => `${part.charAt(0).toUpperCase()}${part.slice(1)}`)
+    .join('');
+}
+
+/**
+ * What the Blue/Green action does as its role: register the revision and deploy it, nothing more;
+ * and read the artifact store when it is in the role's account.
+ */
+export function grantDeploy(
+  role: iam.Role,
+  deploymentGroup: codedeploy.IEcsDeploymentGroup,
+  taskRoles: readonly iam.IRole[],
+  artifactStore?: s3.IBucket,
+): void {
+  role.addToPolicy(
+    new iam.PolicyStatement({
+      actions: [
+        'codedeploy:GetApplication',
+        'codedeploy:GetApplicationRevision',
+        'codedeploy:RegisterApplicationRevision',
+      ],
+      resources: [deploymentGroup.application.applicationArn],
+    }),
+  );
+  role.addToPolicy(
+    new iam.PolicyStatement({
+      actions: ['codedeploy:CreateDeployment', 'codedeploy:GetDeployment'],
+      resources: [deploymentGroup.deploymentGroupArn],
+    }),
+  );
+  role.addToPolicy(
+    new iam.PolicyStatement({
+      actions: ['codedeploy:GetDeploymentConfig'],
+      resources: [deploymentGroup.deploymentConfig.deploymentConfigArn],
+    }),
+  );
+  role.addToPolicy(new iam.PolicyStatement({ actions: ['ecs:RegisterTaskDefinition'], resources: ['*'] }));
+  role.addToPolicy(
+    new iam.PolicyStatement({
+      actions: ['iam:PassRole'],
+      resources: taskRoles.map((taskRole) => taskRole.roleArn),
+      conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
+    }),
+  );
+  artifactStore?.grantRead(role);
+  Validations.of(role).acknowledge({
+    id: 'AwsSolutions-IAM5[Resource::*]',
+    reason:
+      'ecs:RegisterTaskDefinition has no resource-level permissions; iam:PassRole is limited to the task roles.',
+  });
 }
 
 /**
@@ -207,7 +360,7 @@ function acknowledgeArtifactStoreGrants(scopes: readonly Construct[], artifactSt
     (artifactStore.node.defaultChild as s3.CfnBucket).logicalId,
   );
   const reason =
-    "CodePipeline's grants on its own artifact store, a bucket that holds only this pipeline's artifacts.";
+    "CodePipeline's grants on its own artifact store (and its key), which hold only this pipeline's artifacts.";
   const findings = [
     'Action::s3:Abort*',
     'Action::s3:DeleteObject*',
@@ -215,6 +368,8 @@ function acknowledgeArtifactStoreGrants(scopes: readonly Construct[], artifactSt
     'Action::s3:GetObject*',
     'Action::s3:List*',
     `Resource::<${bucketLogicalId}.Arn>/*`,
+    // With a key (deploy targets in other accounts): CodePipeline's grants on that key alone.
+    ...(artifactStore.encryptionKey ? ['Action::kms:GenerateDataKey*', 'Action::kms:ReEncrypt*'] : []),
   ];
   for (const scope of scopes) {
     Validations.of(scope).acknowledge(

@@ -232,6 +232,21 @@ function deployTemplateVariables(
   repo: RepositoryConfig,
 ): Record<string, codebuild.BuildEnvironmentVariable> {
   if (!repo.deploy) return {};
+  const environments = repo.deploy.environments;
+  if (environments !== undefined) {
+    return Object.fromEntries([
+      ['DEPLOY_ENVIRONMENTS', { value: environments.map((e) => e.name).join(' ') }],
+      ...environments.flatMap(({ name }, index) =>
+        (['taskdef', 'appspec'] as const).map((template) => [
+          `${template.toUpperCase()}_TEMPLATE_${index}`,
+          {
+            type: codebuild.BuildEnvironmentVariableType.PARAMETER_STORE,
+            value: deployTemplateParameterName(installationName, repo, template, name),
+          },
+        ]),
+      ),
+    ]);
+  }
   return {
     TASKDEF_TEMPLATE: {
       type: codebuild.BuildEnvironmentVariableType.PARAMETER_STORE,

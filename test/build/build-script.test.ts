@@ -413,6 +413,47 @@ describe('write_artifact / upload_artifact', () => {
     expect(execFileSync(TOOL_PATHS.unzip, ['-p', zip, 'taskdef.json'], { encoding: 'utf8' })).toBe(taskdef);
   });
 
+  test('GIVEN deploy environments staging and production WHEN the artifact is made THEN each gets its own templates next to the one imageDetail.json', () => {
+    const environments = {
+      DEPLOY_ENVIRONMENTS: 'staging production',
+      TASKDEF_TEMPLATE_0: '{"family":"shop-api-staging"}',
+      APPSPEC_TEMPLATE_0: 'version: 0.0\n# staging\n',
+      TASKDEF_TEMPLATE_1: '{"family":"shop-api-production"}',
+      APPSPEC_TEMPLATE_1: 'version: 0.0\n# production\n',
+    };
+    expect(run('validate_inputs', { ...VALID_ENV, ...environments })).toMatchObject({ status: 0 });
+    const { status, stdout } = run('write_artifact', {
+      ...VALID_ENV,
+      ...environments,
+      PUSHLINE_WORK_DIR: join(scratch, 'work'),
+    });
+    expect(status).toBe(0);
+    const zip = stdout.trim();
+    expect(unzipList(zip)).toEqual([
+      'appspec-production.yaml',
+      'appspec-staging.yaml',
+      'imageDetail.json',
+      'taskdef-production.json',
+      'taskdef-staging.json',
+    ]);
+    const read = (file: string) => execFileSync(TOOL_PATHS.unzip, ['-p', zip, file], { encoding: 'utf8' });
+    expect(read('taskdef-production.json')).toBe(environments.TASKDEF_TEMPLATE_1);
+    expect(read('appspec-staging.yaml')).toBe(environments.APPSPEC_TEMPLATE_0);
+  });
+
+  test('GIVEN an environment whose templates are missing WHEN checked THEN the check names the variables and the environment', () => {
+    const { status, stderr } = run('validate_inputs', {
+      ...VALID_ENV,
+      DEPLOY_ENVIRONMENTS: 'staging production',
+      TASKDEF_TEMPLATE_0: '{}',
+      APPSPEC_TEMPLATE_0: 'version: 0.0',
+    });
+    expect(status).toBe(1);
+    expect(stderr).toContain(
+      'TASKDEF_TEMPLATE_1 and APPSPEC_TEMPLATE_1 (environment production) must both be set',
+    );
+  });
+
   test('GIVEN a failed build WHEN the artifact step runs THEN no artifact is written, so nothing deploys', () => {
     const out = join(scratch, 'out');
     mkdirSync(out);
