@@ -390,11 +390,49 @@ push_time() {
   fi
 }
 
+# The commit the pushed branch points at now, read from the Git host with the deploy key (empty for
+# a tag, or when it cannot be read: then push times alone decide). A push time can mislead: a
+# delivery redelivered long after a newer push (GitHub's redelivery, or a duplicate while the
+# delivery table was down) starts a build of an older commit later than the newer one's.
+branch_head() {
+  [[ "${GIT_REF:-}" == refs/heads/* ]] || return 0
+  local over_ssh=true
+  [[ "$CLONE_URL" == file://* ]] && over_ssh=false
+  if $over_ssh && [[ -z "${GIT_SSH_KEY:-}" || -z "${GIT_KNOWN_HOSTS:-}" ]]; then
+    return 0
+  fi
+  local heads
+  if ! heads=$(
+    if $over_ssh; then
+      start_ssh
+      trap stop_ssh EXIT
+      GIT_SSH_COMMAND="$GIT_SSH_COMMAND -o ConnectTimeout=10"
+    fi
+    timeout 60 git ls-remote "$CLONE_URL" "$GIT_REF"
+  ); then
+    log "could not read the head of $GIT_REF from $CLONE_URL; push times alone decide whether this build deploys"
+    return 0
+  fi
+  awk -v ref="$GIT_REF" '$2 == ref { print $1 }' <<<"$heads"
+}
+
 # write or skip: may this build's push replace the artifact of the push recorded as <time> <commit>
-# (both empty when there is no artifact yet)? Builds finish in any order; only a newer push wins. The
-# same push again (a retried build) may rewrite its own artifact.
+# (both empty when there is no artifact yet)? The branch's head always deploys, and nothing replaces
+# it once it is deployed (BRANCH_HEAD, from branch_head). Otherwise builds finish in any order and
+# only a newer push wins; the same push again (a retried build) may rewrite its own artifact.
 artifact_decision() {
   local recorded_time=$1 recorded_commit=$2 mine
+  if [[ -n "${BRANCH_HEAD:-}" ]]; then
+    if [[ "$BRANCH_HEAD" == "$COMMIT_SHA" ]]; then
+      echo write
+      return 0
+    fi
+    if [[ "$BRANCH_HEAD" == "$recorded_commit" ]]; then
+      log "$GIT_REF has moved on to $BRANCH_HEAD, which is already deployed"
+      echo skip
+      return 0
+    fi
+  fi
   mine=$(push_time)
   if [[ -z "$recorded_time" ]] || ((mine > recorded_time)); then
     echo write
@@ -475,6 +513,7 @@ upload_artifact_to_s3() {
 }
 
 upload_artifact() {
+  BRANCH_HEAD=$(branch_head)
   if [[ -n "${ARTIFACT_DIR:-}" ]]; then
     upload_artifact_to_dir "$1"
   else

@@ -597,6 +597,49 @@ describe('which push an artifact holds when builds finish out of order', () => {
     expect(readFileSync(join(store, 'puts.log'), 'utf8').trim().split('\n')).toHaveLength(2);
   });
 
+  describe('with the branch head read from the Git host', () => {
+    let origin: string;
+    let older: string;
+    let head: string;
+
+    beforeEach(() => {
+      origin = join(scratch, 'origin.git');
+      const work = join(scratch, 'work');
+      git(scratch, ['init', '-q', '--bare', '--initial-branch', 'main', origin]);
+      git(scratch, ['init', '-q', '--initial-branch', 'main', work]);
+      git(work, ['config', 'user.email', 't@example.com']);
+      git(work, ['config', 'user.name', 't']);
+      for (const text of ['older', 'head']) {
+        writeFileSync(join(work, 'file.txt'), text);
+        git(work, ['add', '.']);
+        git(work, ['commit', '-q', '-m', text]);
+        if (text === 'older') older = git(work, ['rev-parse', 'HEAD']).trim();
+      }
+      head = git(work, ['rev-parse', 'HEAD']).trim();
+      git(work, ['push', '-q', origin, 'HEAD:refs/heads/main']);
+    });
+
+    const finishFrom = (sha: string, time: string) =>
+      finish(
+        { sha, time },
+        { CLONE_URL: `file://${origin}`, PUSHLINE_WORK_DIR: join(scratch, `work-${time}`) },
+      );
+
+    test('GIVEN the head is deployed WHEN an older push is built later (a late redelivery) THEN it leaves the artifact alone, though its push time is newer', () => {
+      expect(finishFrom(head, '1764000005000').status).toBe(0);
+      const late = finishFrom(older, '1764000900000');
+      expect(late.status).toBe(0);
+      expect(late.stderr).toContain(`refs/heads/main has moved on to ${head}, which is already deployed`);
+      expect(deployedImage()).toBe(`${REPO_URI}:${head}`);
+    });
+
+    test('GIVEN a late build of an older push wrote first WHEN the head’s build finishes THEN the head deploys, though its push time is older', () => {
+      expect(finishFrom(older, '1764000900000').status).toBe(0);
+      expect(finishFrom(head, '1764000005000').status).toBe(0);
+      expect(deployedImage()).toBe(`${REPO_URI}:${head}`);
+    });
+  });
+
   test('GIVEN ARTIFACT_DIR WHEN the newer build finishes first THEN the older one leaves the artifact alone too', () => {
     const out = join(scratch, 'out');
     const local = { ARTIFACT_DIR: out, PATH: process.env.PATH ?? '/usr/bin:/bin' };
