@@ -62,6 +62,32 @@ describe('pipeline.config.yaml', () => {
     ]);
   });
 
+  test.each([
+    [
+      'an existing VPC without testListenerCidrs',
+      'deploy: { containerPort: 80, vpc: { vpcId: vpc-0a1b2c3d, availabilityZones: [a, b], publicSubnetIds: [subnet-0a1b2c3d, subnet-1a2b3c4d], privateSubnetIds: [subnet-2a3b4c5d, subnet-3a4b5c6d] } }',
+      /^repositories\[0\]\.deploy\.testListenerCidrs: is required with an existing VPC \(vpc-0a1b2c3d\)/,
+    ],
+    [
+      'an environment moved into an existing VPC without testListenerCidrs',
+      'deploy: { containerPort: 80, environments: [{ name: staging }, { name: production, vpc: { vpcId: vpc-0a1b2c3d, availabilityZones: [a, b], publicSubnetIds: [subnet-0a1b2c3d, subnet-1a2b3c4d], privateSubnetIds: [subnet-2a3b4c5d, subnet-3a4b5c6d] } }] }',
+      /^repositories\[0\]\.deploy\.environments\[1\]\.testListenerCidrs: is required with an existing VPC/,
+    ],
+    [
+      'a validation check of an HTTPS test listener',
+      'deploy: { containerPort: 80, validation: { path: /health }, certificateArn: "arn:aws:acm:ap-northeast-1:111122223333:certificate/1234abcd-12ab-34cd-56ef-1234567890ab" }',
+      /^repositories\[0\]\.deploy\.validation: cannot check an HTTPS test listener yet/,
+    ],
+  ])(
+    'GIVEN %s THEN the validator names it (it would otherwise fail only at synth)',
+    (_name, deploy, expected) => {
+      const problems = problemsOf(
+        `webhook: { allowedCidrs: [10.0.0.0/8] }\nrepositories:\n  - name: app\n    source: { provider: github, repository: example/x, cloneUrl: "git@github.com:example/x.git" }\n    ${deploy}\n`,
+      );
+      expect(problems).toEqual([expect.stringMatching(expected)]);
+    },
+  );
+
   test('GIVEN environments WHEN an environment’s service stack name would pass 128 characters THEN the repository name is refused', () => {
     // "pushline-service-" (17) + 100 + "-production" (11) = 128 fits; one more character does not.
     const config = (length: number) =>

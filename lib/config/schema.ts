@@ -484,29 +484,54 @@ const ValidationSchema = z.strictObject({
   timeoutSeconds: z.number().int().min(1).max(600).default(30),
 });
 
-const DeploySchema = z.strictObject({
-  containerPort: z.number().int().min(1).max(65535),
-  healthCheckPath: z.string().startsWith('/').default('/'),
-  cpu: ServiceSettings.cpu,
-  memory: ServiceSettings.memory,
-  desiredCount: ServiceSettings.desiredCount,
-  trafficShift: ServiceSettings.trafficShift,
-  terminationWaitMinutes: z.number().int().min(0).max(2880).default(15),
-  environment: ServiceSettings.environment,
-  secrets: ServiceSettings.secrets,
-  certificateArn: ServiceSettings.certificateArn,
-  testListenerPort: z.number().int().min(1).max(65535).default(8080),
-  testListenerCidrs: ServiceSettings.testListenerCidrs,
-  vpc: ServiceSettings.vpc,
-  notificationEmail: z.email().optional(),
-  logRetentionDays: logRetentionDays.default(30),
-  environments: EnvironmentsSchema.optional().describe(
-    "Ordered environments the same image goes through, each with its own service. Default: one service in the installation's account and region",
-  ),
-  validation: ValidationSchema.optional().describe(
-    'A check of the new version through the test listener before production traffic shifts',
-  ),
-});
+const DeploySchema = z
+  .strictObject({
+    containerPort: z.number().int().min(1).max(65535),
+    healthCheckPath: z.string().startsWith('/').default('/'),
+    cpu: ServiceSettings.cpu,
+    memory: ServiceSettings.memory,
+    desiredCount: ServiceSettings.desiredCount,
+    trafficShift: ServiceSettings.trafficShift,
+    terminationWaitMinutes: z.number().int().min(0).max(2880).default(15),
+    environment: ServiceSettings.environment,
+    secrets: ServiceSettings.secrets,
+    certificateArn: ServiceSettings.certificateArn,
+    testListenerPort: z.number().int().min(1).max(65535).default(8080),
+    testListenerCidrs: ServiceSettings.testListenerCidrs,
+    vpc: ServiceSettings.vpc,
+    notificationEmail: z.email().optional(),
+    logRetentionDays: logRetentionDays.default(30),
+    environments: EnvironmentsSchema.optional().describe(
+      "Ordered environments the same image goes through, each with its own service. Default: one service in the installation's account and region",
+    ),
+    validation: ValidationSchema.optional().describe(
+      'A check of the new version through the test listener before production traffic shifts',
+    ),
+  })
+  .superRefine((deploy, ctx) => {
+    // Settings that only conflict once an environment's overrides are applied: named here, so that
+    // every config the schema accepts also synthesizes.
+    const effective = deploy.environments?.map((environment, index) => ({
+      at: ['environments', index] as (string | number)[],
+      vpc: environment.vpc ?? deploy.vpc,
+      testListenerCidrs: environment.testListenerCidrs ?? deploy.testListenerCidrs,
+      certificateArn: environment.certificateArn ?? deploy.certificateArn,
+    })) ?? [{ at: [], ...deploy }];
+    for (const { at, vpc, testListenerCidrs, certificateArn } of effective) {
+      if (vpc !== undefined && 'vpcId' in vpc && testListenerCidrs === undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: [...at, 'testListenerCidrs'],
+          message: `is required with an existing VPC (${vpc.vpcId}): its CIDR cannot be known without a look-up`,
+        });
+      if (deploy.validation !== undefined && certificateArn !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['validation'],
+          message: `cannot check an HTTPS test listener yet (the load balancer's DNS name does not match the certificate${at.length > 0 ? ` of environments[${at[1]}]` : ''}); leave validation out where certificateArn is set`,
+        });
+    }
+  });
 
 const RepositorySchema = z
   .strictObject({
