@@ -421,14 +421,14 @@ describe('service stack options', () => {
     });
   });
 
-  test('GIVEN an existing VPC without testListenerCidrs THEN synthesis stops naming the field', () => {
+  test('GIVEN an existing VPC without testListenerCidrs THEN the config is refused naming the field', () => {
     expect(() =>
       serviceStack(
         deployConfig(
           '{ containerPort: 80, vpc: { vpcId: vpc-0a1b2c3d4e5f60718, availabilityZones: [a, b], publicSubnetIds: [subnet-0a000000000000001, subnet-0a000000000000002], privateSubnetIds: [subnet-0b000000000000001, subnet-0b000000000000002] } }',
         ),
       ),
-    ).toThrow(/deploy\.testListenerCidrs is required/);
+    ).toThrow(/deploy\.testListenerCidrs: is required with an existing VPC/);
   });
 
   test.each([
