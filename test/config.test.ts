@@ -74,6 +74,16 @@ describe('pipeline.config.yaml', () => {
       /^repositories\[0\]\.deploy\.environments\[1\]\.testListenerCidrs: is required with an existing VPC/,
     ],
     [
+      'a production environment whose cpu override does not fit the shared memory',
+      'deploy: { containerPort: 80, memory: 512, environments: [{ name: staging }, { name: production, cpu: 1024 }] }',
+      /^repositories\[0\]\.deploy\.environments\[1\]\.memory: 512 MiB does not fit cpu 1024 on Fargate|^repositories\[0\]\.deploy\.memory: 512 MiB does not fit cpu 1024/,
+    ],
+    [
+      'a Fargate size no environment can run, inherited by two environments',
+      'deploy: { containerPort: 80, cpu: 300, environments: [{ name: staging }, { name: production }] }',
+      /^repositories\[0\]\.deploy\.cpu: 300 is not a Fargate size/,
+    ],
+    [
       'a validation check of an HTTPS test listener',
       'deploy: { containerPort: 80, validation: { path: /health }, certificateArn: "arn:aws:acm:ap-northeast-1:111122223333:certificate/1234abcd-12ab-34cd-56ef-1234567890ab" }',
       /^repositories\[0\]\.deploy\.validation: cannot check an HTTPS test listener yet/,

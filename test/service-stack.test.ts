@@ -432,10 +432,13 @@ describe('service stack options', () => {
   });
 
   test.each([
-    ['{ containerPort: 80, cpu: 300 }', /deploy\.cpu 300/],
-    ['{ containerPort: 80, cpu: 256, memory: 4096 }', /deploy\.memory 4096/],
-    ['{ containerPort: 80, testListenerPort: 80 }', /deploy\.testListenerPort 80/],
-  ])('GIVEN deploy %s THEN synthesis stops with an error naming the field', (deploy, message) => {
+    ['{ containerPort: 80, cpu: 300 }', /deploy\.cpu: 300 is not a Fargate size/],
+    ['{ containerPort: 80, cpu: 256, memory: 4096 }', /deploy\.memory: 4096 MiB does not fit cpu 256/],
+    [
+      '{ containerPort: 80, testListenerPort: 80 }',
+      /deploy\.testListenerPort: 80 is taken by the production listener/,
+    ],
+  ])('GIVEN deploy %s THEN the config is refused with an error naming the field', (deploy, message) => {
     expect(() => serviceStack(deployConfig(deploy))).toThrow(message);
   });
 

@@ -1,6 +1,7 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
 import { CIDR_PRESET_NAMES, isCidrPresetName } from './cidr-presets';
+import { fargateSizeProblem } from './fargate-sizes';
 import { isSelfHosted, sourceHost } from './source-host';
 
 /**
@@ -508,30 +509,65 @@ const DeploySchema = z
       'A check of the new version through the test listener before production traffic shifts',
     ),
   })
-  .superRefine((deploy, ctx) => {
-    // Settings that only conflict once an environment's overrides are applied: named here, so that
-    // every config the schema accepts also synthesizes.
-    const effective = deploy.environments?.map((environment, index) => ({
-      at: ['environments', index] as (string | number)[],
-      vpc: environment.vpc ?? deploy.vpc,
-      testListenerCidrs: environment.testListenerCidrs ?? deploy.testListenerCidrs,
-      certificateArn: environment.certificateArn ?? deploy.certificateArn,
-    })) ?? [{ at: [], ...deploy }];
-    for (const { at, vpc, testListenerCidrs, certificateArn } of effective) {
-      if (vpc !== undefined && 'vpcId' in vpc && testListenerCidrs === undefined)
-        ctx.addIssue({
-          code: 'custom',
-          path: [...at, 'testListenerCidrs'],
-          message: `is required with an existing VPC (${vpc.vpcId}): its CIDR cannot be known without a look-up`,
-        });
-      if (deploy.validation !== undefined && certificateArn !== undefined)
-        ctx.addIssue({
-          code: 'custom',
-          path: ['validation'],
-          message: `cannot check an HTTPS test listener yet (the load balancer's DNS name does not match the certificate${at.length > 0 ? ` of environments[${at[1]}]` : ''}); leave validation out where certificateArn is set`,
-        });
-    }
-  });
+  .superRefine(
+    (deploy, ctx) => {
+      // Settings that only conflict once an environment's overrides are applied are named here, so that
+      // every config the schema accepts also synthesizes.
+      const effective = deploy.environments?.map((environment, index) => ({
+        at: ['environments', index] as (string | number)[],
+        cpu: environment.cpu ?? deploy.cpu,
+        memory: environment.memory ?? deploy.memory,
+        vpc: environment.vpc ?? deploy.vpc,
+        testListenerCidrs: environment.testListenerCidrs ?? deploy.testListenerCidrs,
+        certificateArn: environment.certificateArn ?? deploy.certificateArn,
+      })) ?? [{ at: [], ...deploy }];
+      // Environments that inherit one shared mistake report it once.
+      const reported = new Set<string>();
+      const report = (path: (string | number)[], message: string) => {
+        const key = JSON.stringify([path, message]);
+        if (reported.has(key)) return;
+        reported.add(key);
+        ctx.addIssue({ code: 'custom', path, message });
+      };
+      for (const { at, cpu, memory, vpc, testListenerCidrs, certificateArn } of effective) {
+        const size = fargateSizeProblem(cpu, memory);
+        if (size !== undefined) {
+          // Blame the field where it was written: the environment's override, or the shared setting.
+          const override = at.length > 0 && deploy.environments?.[Number(at[1])]?.[size.field] !== undefined;
+          report([...(override ? at : []), size.field], size.message);
+        }
+        if (vpc !== undefined && 'vpcId' in vpc) {
+          const { availabilityZones, publicSubnetIds, privateSubnetIds } = vpc;
+          if (
+            publicSubnetIds.length !== availabilityZones.length ||
+            privateSubnetIds.length !== availabilityZones.length
+          )
+            report(
+              [...at, 'vpc'],
+              `needs one public and one private subnet per availability zone (${availabilityZones.length} zones, ${publicSubnetIds.length} public, ${privateSubnetIds.length} private subnets)`,
+            );
+          if (testListenerCidrs === undefined)
+            report(
+              [...at, 'testListenerCidrs'],
+              `is required with an existing VPC (${vpc.vpcId}): its CIDR cannot be known without a look-up`,
+            );
+        }
+        const productionPorts = certificateArn === undefined ? [80] : [80, 443];
+        if (productionPorts.includes(deploy.testListenerPort))
+          report(
+            ['testListenerPort'],
+            `${deploy.testListenerPort} is taken by the production listener${at.length > 0 ? ` of environments[${at[1]}]` : ''}; choose another port such as 8080`,
+          );
+        if (deploy.validation !== undefined && certificateArn !== undefined)
+          report(
+            ['validation'],
+            `cannot check an HTTPS test listener yet (the load balancer's DNS name does not match the certificate${at.length > 0 ? ` of environments[${at[1]}]` : ''}); leave validation out where certificateArn is set`,
+          );
+      }
+    },
+    // Only a deploy section whose own fields are valid can be checked as a whole.
+    { when: (payload) => payload.issues.length === 0 },
+  );
 
 const RepositorySchema = z
   .strictObject({

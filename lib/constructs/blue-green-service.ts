@@ -22,6 +22,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { RegionInfo } from 'aws-cdk-lib/region-info';
 import { Construct } from 'constructs';
 import { normalizeCidr } from '../config/cidr-presets';
+import { fargateSizeProblem } from '../config/fargate-sizes';
 import type { DeployConfig, TrafficShift } from '../config/schema';
 import type { TaskDefinitionSettings } from '../deploy-templates';
 import { createLogBucket } from './log-bucket';
@@ -46,17 +47,6 @@ export const DEPLOYMENT_CONFIGS: Readonly<Record<TrafficShift, codedeploy.IEcsDe
 
 /** A rollout rolls back when more than this share of a target group's responses are 5xx. */
 export const TARGET_5XX_RATE_PERCENT = 5;
-
-/** Fargate's CPU units and the memory (MiB) each allows. */
-const FARGATE_MEMORY: Readonly<Record<number, (memory: number) => boolean>> = {
-  256: (m) => [512, 1024, 2048].includes(m),
-  512: (m) => m >= 1024 && m <= 4096 && m % 1024 === 0,
-  1024: (m) => m >= 2048 && m <= 8192 && m % 1024 === 0,
-  2048: (m) => m >= 4096 && m <= 16384 && m % 1024 === 0,
-  4096: (m) => m >= 8192 && m <= 30720 && m % 1024 === 0,
-  8192: (m) => m >= 16384 && m <= 61440 && m % 4096 === 0,
-  16384: (m) => m >= 32768 && m <= 122880 && m % 8192 === 0,
-};
 
 export interface BlueGreenServiceProps {
   /** The `deploy` section of the repository's config. */
@@ -337,17 +327,8 @@ export class BlueGreenService extends Construct {
 }
 
 function validateDeploy(deploy: DeployConfig): void {
-  const allowsMemory = FARGATE_MEMORY[deploy.cpu];
-  if (allowsMemory === undefined) {
-    throw new Error(
-      `BlueGreenService: deploy.cpu ${deploy.cpu} is not a Fargate size; use one of ${Object.keys(FARGATE_MEMORY).join(', ')}`,
-    );
-  }
-  if (!allowsMemory(deploy.memory)) {
-    throw new Error(
-      `BlueGreenService: deploy.memory ${deploy.memory} MiB does not fit deploy.cpu ${deploy.cpu} on Fargate; see https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html#fargate-tasks-size`,
-    );
-  }
+  const size = fargateSizeProblem(deploy.cpu, deploy.memory);
+  if (size !== undefined) throw new Error(`BlueGreenService: deploy.${size.field} ${size.message}`);
   if (deploy.vpc !== undefined && 'vpcId' in deploy.vpc) {
     const { availabilityZones, publicSubnetIds, privateSubnetIds } = deploy.vpc;
     if (
