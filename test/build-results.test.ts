@@ -58,13 +58,16 @@ describe('build reporter', () => {
     ]);
   });
 
-  test('THEN the reporter may read the token secret, BatchGetBuilds on the pushline projects only, publish to the topic, and nothing else', () => {
+  test('THEN the reporter may read the token secret, read builds (BatchGetBuilds, ListBuildsForProject) of the pushline projects only, publish to the topic, and nothing else', () => {
     const statements = reporterStatements(template);
     const byAction = (action: string) => statements.filter((s) => actionsOf(s).includes(action));
 
     expect(byAction('codebuild:BatchGetBuilds')).toHaveLength(1);
     const builds = byAction('codebuild:BatchGetBuilds')[0];
-    expect(actionsOf(builds as Statement)).toEqual(['codebuild:BatchGetBuilds']);
+    expect(actionsOf(builds as Statement)).toEqual([
+      'codebuild:BatchGetBuilds',
+      'codebuild:ListBuildsForProject',
+    ]);
     expect(JSON.stringify(builds?.Resource)).toContain(':project/pushline-shop-api');
     expect(builds?.Resource).toHaveLength(3);
     expect(JSON.stringify(builds?.Resource)).not.toContain('*');
@@ -76,6 +79,7 @@ describe('build reporter', () => {
     expect(statements.flatMap(actionsOf).sort()).toEqual(
       [
         'codebuild:BatchGetBuilds',
+        'codebuild:ListBuildsForProject',
         'codedeploy:GetDeployment',
         'ecs:DescribeTaskDefinition',
         'kms:Decrypt',

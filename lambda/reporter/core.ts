@@ -45,6 +45,12 @@ export interface ReporterDeps {
   readonly tokenFor: (provider: ReportProvider) => Promise<string | undefined>;
   /** GetDeployment plus the image of the task definition it deploys; absent: deployments are not reported. */
   readonly lookupDeployment?: (deploymentId: string) => Promise<DeploymentRecord | undefined>;
+  /**
+   * The ref a commit was pushed on, from the newest build of the project that built it (its
+   * `GIT_REF`); undefined when no such build is found. A deployment knows only its image, and
+   * Backlog comments on the pull requests of a branch.
+   */
+  readonly findPushedRef?: (projectName: string, commit: string) => Promise<string | undefined>;
   /** Tells the platform team about a failed build (the notification topic); absent: nobody is told. */
   readonly notify?: (notice: FailedBuildNotice) => Promise<void>;
 }
@@ -133,13 +139,16 @@ export async function reportDeploymentEvent(event: unknown, deps: ReporterDeps):
     return ignored(`deployment ${detail.deploymentId} is not of a reported pushline image`);
   const status = DEPLOYMENT_STATUS[record.status] ?? DEPLOYMENT_STATUS[detail.state] ?? 'IN_PROGRESS';
   const commit = match[2] ?? '';
+  // Only Backlog needs the branch (its pull requests); GitHub and GitLab put the status on the commit.
+  const ref =
+    route.provider === 'backlog' ? ((await deps.findPushedRef?.(route.projectName, commit)) ?? '') : '';
   const result: BuildResult = {
     route,
     buildId: detail.deploymentId,
     buildStatus: status,
     state: stateOf(status),
     commit,
-    ref: '',
+    ref,
     image: `${record.image?.slice(0, record.image.length - 40)}${shortSha(commit)}`,
     logUrl: `https://${region}.console.aws.amazon.com/codesuite/codedeploy/deployments/${encodeURIComponent(detail.deploymentId)}?region=${region}`,
     stage: 'deploy',

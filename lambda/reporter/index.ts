@@ -1,5 +1,9 @@
 import { Logger } from '@aws-lambda-powertools/logger';
-import { BatchGetBuildsCommand, CodeBuildClient } from '@aws-sdk/client-codebuild';
+import {
+  BatchGetBuildsCommand,
+  CodeBuildClient,
+  ListBuildsForProjectCommand,
+} from '@aws-sdk/client-codebuild';
 import { CodeDeployClient, GetDeploymentCommand } from '@aws-sdk/client-codedeploy';
 import { DescribeTaskDefinitionCommand, ECSClient } from '@aws-sdk/client-ecs';
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -82,6 +86,26 @@ async function lookupBuild(buildId: string): Promise<BuildRecord | undefined> {
 }
 
 /**
+ * The ref of the newest of the project's last 100 builds that built `commit` (ListBuildsForProject
+ * lists newest first, then BatchGetBuilds, which takes at most 100 IDs). A deployment follows its
+ * build within minutes, so its build is among them.
+ */
+async function findPushedRef(projectName: string, commit: string): Promise<string | undefined> {
+  const listed = await codebuild.send(
+    new ListBuildsForProjectCommand({ projectName, sortOrder: 'DESCENDING' }),
+  );
+  const ids = (listed.ids ?? []).slice(0, 100);
+  if (ids.length === 0) return undefined;
+  const { builds } = await codebuild.send(new BatchGetBuildsCommand({ ids }));
+  const ordered = ids.flatMap((id) => builds?.filter((b) => b.id === id) ?? []);
+  for (const build of ordered) {
+    const environment = environmentMap(build.environment?.environmentVariables);
+    if (environment.COMMIT_SHA === commit && environment.GIT_REF) return environment.GIT_REF;
+  }
+  return undefined;
+}
+
+/**
  * GetDeployment, then the image of the task definition in its revision: for an ECS deployment the
  * revision is `AppSpecContent` (CodeDeploy API reference, RevisionLocation), whose AppSpec names
  * the task definition ARN CodePipeline registered from the build's taskdef.json and imageDetail.json.
@@ -119,6 +143,7 @@ export async function handler(event: unknown, context: Context): Promise<void> {
       routes,
       lookupBuild,
       lookupDeployment,
+      findPushedRef,
       tokenFor,
       ...(settings.notificationTopicArn ? { notify } : {}),
     };

@@ -145,7 +145,8 @@ export class BuildReporter extends Construct {
       this.handler.addToRolePolicy(
         new iam.PolicyStatement({
           sid: 'ReadOwnBuilds',
-          actions: ['codebuild:BatchGetBuilds'],
+          // ListBuildsForProject: a deployment's commit back to the branch it was pushed on (Backlog).
+          actions: ['codebuild:BatchGetBuilds', 'codebuild:ListBuildsForProject'],
           resources: projectNames.map((name) =>
             Stack.of(this).formatArn({ service: 'codebuild', resource: 'project', resourceName: name }),
           ),

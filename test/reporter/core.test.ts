@@ -398,6 +398,29 @@ describe('deployments: pushline/<name>/deploy', () => {
     ]);
   });
 
+  test('GIVEN a deployment of a Backlog repository image WHEN it starts and then goes live THEN each open pull request of the branch it was pushed on gets one comment, when it is live', async () => {
+    const backlogImage = `123456789012.dkr.ecr.us-east-1.amazonaws.com/shop-api:${BACKLOG_SHA}`;
+    const asked: [string, string][] = [];
+    const backlogDeploy = (status: string) => ({
+      ...deps(),
+      lookupDeployment: async () => ({ status, image: backlogImage }),
+      findPushedRef: async (projectName: string, commit: string) => {
+        asked.push([projectName, commit]);
+        return 'refs/heads/main';
+      },
+    });
+
+    await reportDeploymentEvent(deploymentEvent('START'), backlogDeploy('InProgress'));
+    expect(api.reports).toEqual([]);
+    await reportDeploymentEvent(deploymentEvent('SUCCESS'), backlogDeploy('Succeeded'));
+
+    expect(asked).toContainEqual(['pushline-shop-api', BACKLOG_SHA]);
+    expect(api.reports.map((r) => [r.pullRequest, r.content?.split('\n')[0]])).toEqual([
+      [11, `✅ pushline/shop-api/deploy: ${BACKLOG_SHA.slice(0, 12)} is live`],
+      [14, `✅ pushline/shop-api/deploy: ${BACKLOG_SHA.slice(0, 12)} is live`],
+    ]);
+  });
+
   test('GIVEN a deployment of an image pushline did not build WHEN it succeeds THEN nothing is reported', async () => {
     const outcome = await reportDeploymentEvent(
       deploymentEvent('SUCCESS'),
