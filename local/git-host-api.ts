@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /**
- * A local stand-in for the parts of the GitHub, GitLab and Backlog APIs that pushline's reporter
+ * A local stand-in for the parts of the GitHub, GitLab, Backlog, Bitbucket and Gitea APIs that pushline's reporter
  * calls, on one 127.0.0.1 port. Each provider lives under its own base path (`apiUrls`), so a
  * reporter pointed at it through `source.apiUrl` runs unchanged. It records every call, answers
  * the way the providers document, and prints what a person would see on the commit.
@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 
 /** A commit status (GitHub, GitLab) or a pull request comment (Backlog) as the stand-in received it. */
 export interface RecordedReport {
-  readonly provider: 'github' | 'gitlab' | 'backlog';
+  readonly provider: 'github' | 'gitlab' | 'backlog' | 'bitbucket' | 'gitea';
   /** `owner/name`, the decoded GitLab project path, or `PROJECT/repo`. */
   readonly repository: string;
   /** The commit (GitHub, GitLab); undefined for Backlog. */
@@ -41,7 +41,13 @@ export interface BacklogPullRequest {
 export interface LocalGitHostApi {
   readonly url: string;
   /** The `source.apiUrl` to configure for each provider. */
-  readonly apiUrls: { readonly github: string; readonly gitlab: string; readonly backlog: string };
+  readonly apiUrls: {
+    readonly github: string;
+    readonly gitlab: string;
+    readonly backlog: string;
+    readonly bitbucket: string;
+    readonly gitea: string;
+  };
   readonly reports: RecordedReport[];
   /** Backlog pull requests by `PROJECT/repo`. */
   readonly backlogPullRequests: Map<string, BacklogPullRequest[]>;
@@ -96,6 +102,48 @@ export async function startLocalGitHostApi(options: LocalGitHostApiOptions = {})
         });
         return answer(201, { state: json.state, context: json.context });
       }
+      match =
+        /^\/bitbucket\/2\.0\/repositories\/([^/]+)\/([^/]+)\/commit\/([0-9a-f]{40})\/statuses\/build$/.exec(
+          path,
+        );
+      if (req.method === 'POST' && match) {
+        const json = JSON.parse(body) as Record<string, string | undefined>;
+        if (
+          !['INPROGRESS', 'SUCCESSFUL', 'FAILED', 'STOPPED'].includes(json.state ?? '') ||
+          !json.key ||
+          !json.url
+        )
+          return answer(400, { type: 'error', error: { message: 'state, key and url are required' } });
+        record({
+          provider: 'bitbucket',
+          repository: `${decodeURIComponent(match[1] ?? '')}/${decodeURIComponent(match[2] ?? '')}`,
+          sha: match[3],
+          state: json.state,
+          context: json.key,
+          description: json.description,
+          targetUrl: json.url,
+          ref: json.refname,
+          credential: req.headers.authorization?.replace(/^Bearer /, ''),
+        });
+        return answer(201, { key: json.key, state: json.state });
+      }
+      match = /^\/gitea\/api\/v1\/repos\/([^/]+)\/([^/]+)\/statuses\/([0-9a-f]{40})$/.exec(path);
+      if (req.method === 'POST' && match) {
+        const json = JSON.parse(body) as Record<string, string | undefined>;
+        if (!['pending', 'success', 'error', 'failure', 'warning'].includes(json.state ?? ''))
+          return answer(422, { message: 'invalid state' });
+        record({
+          provider: 'gitea',
+          repository: `${decodeURIComponent(match[1] ?? '')}/${decodeURIComponent(match[2] ?? '')}`,
+          sha: match[3],
+          state: json.state,
+          context: json.context,
+          description: json.description,
+          targetUrl: json.target_url,
+          credential: req.headers.authorization?.replace(/^token /, ''),
+        });
+        return answer(201, { status: json.state, context: json.context });
+      }
       match = /^\/gitlab\/api\/v4\/projects\/([^/]+)\/statuses\/([0-9a-f]{40})$/.exec(path);
       if (req.method === 'POST' && match) {
         const json = JSON.parse(body) as Record<string, string | undefined>;
@@ -145,7 +193,13 @@ export async function startLocalGitHostApi(options: LocalGitHostApiOptions = {})
   const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return {
     url,
-    apiUrls: { github: `${url}/github`, gitlab: `${url}/gitlab/api/v4`, backlog: `${url}/backlog` },
+    apiUrls: {
+      github: `${url}/github`,
+      gitlab: `${url}/gitlab/api/v4`,
+      backlog: `${url}/backlog`,
+      bitbucket: `${url}/bitbucket/2.0`,
+      gitea: `${url}/gitea/api/v1`,
+    },
     reports,
     backlogPullRequests,
     failNext(count, status) {

@@ -275,11 +275,21 @@ describe('config: where build results go', () => {
       'https://gitlab.example.jp/api/v4',
     ],
     [
+      'Bitbucket Cloud',
+      '{ provider: bitbucket, repository: team/app, cloneUrl: "git@bitbucket.org:team/app.git" }',
+      'https://api.bitbucket.org/2.0',
+    ],
+    [
+      'a Gitea server',
+      '{ provider: gitea, repository: team/app, cloneUrl: "ssh://git@gitea.example.jp:2222/team/app.git", knownHosts: ["[gitea.example.jp]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"] }',
+      'https://gitea.example.jp/api/v1',
+    ],
+    [
       'a backlog.com space cloned from git.backlog.com',
       '{ provider: backlog, repository: P/app, cloneUrl: "demo@git.backlog.com:/P/app.git" }',
       'https://demo.backlog.com',
     ],
-  ])('GIVEN a repository on %s without apiUrl THEN results go to %s', (_where, source, expected) => {
+  ])('GIVEN a repository on %s without apiUrl THEN results go to the API URL derived for it', (_where, source, expected) => {
     const config = parseConfig(`${head}  - name: app\n    source: ${source}\n`);
     expect(sourceApiUrl(config.repositories[0]?.source ?? { provider: 'github', cloneUrl: '' })).toBe(
       expected,

@@ -1,4 +1,6 @@
 import { reportToBacklog } from './adapters/backlog';
+import { reportToBitbucket } from './adapters/bitbucket';
+import { reportToGitea } from './adapters/gitea';
 import { reportToGithub } from './adapters/github';
 import { reportToGitlab } from './adapters/gitlab';
 import { type BuildResult, refName, shortSha, stateOf } from './build-result';
@@ -219,6 +221,8 @@ const REPORTERS: Record<ReportProvider, (result: BuildResult, token: string) => 
   github: reportToGithub,
   gitlab: reportToGitlab,
   backlog: reportToBacklog,
+  bitbucket: reportToBitbucket,
+  gitea: reportToGitea,
 };
 
 async function send(result: BuildResult, deps: ReporterDeps): Promise<SentReport> {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 
 /** The providers build results are reported to. */
-export const REPORT_PROVIDERS = ['backlog', 'github', 'gitlab'] as const;
+export const REPORT_PROVIDERS = ['backlog', 'github', 'gitlab', 'bitbucket', 'gitea'] as const;
 export type ReportProvider = (typeof REPORT_PROVIDERS)[number];
 
 const ReporterRouteSchema = z.object({

@@ -127,6 +127,7 @@ const apiUrl = z.url({
 export const DEFAULT_API_URLS = {
   github: 'https://api.github.com',
   gitlab: 'https://gitlab.com/api/v4',
+  bitbucket: 'https://api.bitbucket.org/2.0',
 } as const;
 
 /**
@@ -134,7 +135,8 @@ export const DEFAULT_API_URLS = {
  * server of its own `https://<host>/api/v3` (GitHub Enterprise Server, GitHub Docs "About the REST
  * API") or `https://<host>/api/v4` (GitLab self-managed); else the public service's (api.github.com,
  * gitlab.com/api/v4) or, for a Backlog space, its web URL (`https://<space>.backlog.jp` or `.com`).
- * Undefined where it cannot be derived (Backlog Enterprise; Bitbucket and Gitea, not reported to).
+ * Bitbucket Cloud's is https://api.bitbucket.org/2.0; Gitea's and Forgejo's `https://<host>/api/v1`.
+ * Undefined where it cannot be derived (Backlog Enterprise).
  */
 export function sourceApiUrl(source: {
   readonly provider: Provider;
@@ -150,6 +152,9 @@ export function sourceApiUrl(source: {
   if (url === undefined && source.provider === 'gitlab')
     url = selfHosted ? `https://${host}/api/v4` : DEFAULT_API_URLS.gitlab;
   if (url === undefined && source.provider === 'backlog' && !selfHosted) url = `https://${host}`;
+  if (url === undefined && source.provider === 'bitbucket') url = DEFAULT_API_URLS.bitbucket;
+  // Gitea and Forgejo serve their API under /api/v1 of the web host, which the clone URL names.
+  if (url === undefined && source.provider === 'gitea') url = `https://${host}/api/v1`;
   return url?.replace(/\/+$/, '');
 }
 

@@ -17,6 +17,7 @@ import {
   GITHUB_SHA,
   GITLAB_ENV,
   GITLAB_SHA,
+  pushEnvironment,
   reporterRoutes,
   sampleBuildEvent,
   TOKENS,
@@ -188,6 +189,67 @@ describe('GitLab commit statuses', () => {
       expect(api.reports.map((r) => r.state)).toEqual([state]);
     },
   );
+});
+
+describe('Bitbucket Cloud build statuses and Gitea/Forgejo commit statuses', () => {
+  const BITBUCKET_SHA = '709d658dc5b6d6afcd46049c2f332ee3f515a67d';
+  const GITEA_SHA = '67b56589a45103f891bdee7c0546e5d40bc02001';
+  const BITBUCKET_ENV = pushEnvironment(
+    'bitbucket-app',
+    BITBUCKET_SHA,
+    'refs/heads/name-of-branch',
+    'bitbucket',
+    'team_name/repo_name',
+  );
+  const GITEA_ENV = pushEnvironment('gitea-app', GITEA_SHA, 'refs/heads/master', 'gitea', 'example/example');
+
+  test('GIVEN a Bitbucket build that starts and then succeeds WHEN its state changes arrive THEN the commit gets INPROGRESS, then SUCCESSFUL with the image, under one key', async () => {
+    await reportBuildEvent(
+      buildEvent('pushline-bitbucket-app', 'IN_PROGRESS', BITBUCKET_ENV),
+      deps({ builds: [running(BITBUCKET_ENV)] }),
+    );
+    await reportBuildEvent(buildEvent('pushline-bitbucket-app', 'SUCCEEDED', BITBUCKET_ENV), deps());
+
+    expect(
+      api.reports.map((r) => [r.provider, r.repository, r.sha, r.state, r.context, r.ref, r.credential]),
+    ).toEqual([
+      [
+        'bitbucket',
+        'team_name/repo_name',
+        BITBUCKET_SHA,
+        'INPROGRESS',
+        'pushline/bitbucket-app',
+        'name-of-branch',
+        TOKENS.bitbucket,
+      ],
+      [
+        'bitbucket',
+        'team_name/repo_name',
+        BITBUCKET_SHA,
+        'SUCCESSFUL',
+        'pushline/bitbucket-app',
+        'name-of-branch',
+        TOKENS.bitbucket,
+      ],
+    ]);
+    expect(api.reports[1]?.description).toBe(
+      `123456789012.dkr.ecr.us-west-2.amazonaws.com/bitbucket-app:${BITBUCKET_SHA.slice(0, 12)}`,
+    );
+  });
+
+  test('GIVEN a stopped Bitbucket build WHEN it ends THEN the status is STOPPED', async () => {
+    await reportBuildEvent(buildEvent('pushline-bitbucket-app', 'STOPPED', BITBUCKET_ENV), deps());
+    expect(api.reports.map((r) => r.state)).toEqual(['STOPPED']);
+  });
+
+  test('GIVEN a Gitea (or Forgejo) build that fails WHEN it ends THEN the commit gets failure on pushline/<name>, with the build page, authenticated with the token', async () => {
+    await reportBuildEvent(buildEvent('pushline-gitea-app', 'FAILED', GITEA_ENV), deps());
+
+    expect(
+      api.reports.map((r) => [r.provider, r.repository, r.sha, r.state, r.context, r.credential]),
+    ).toEqual([['gitea', 'example/example', GITEA_SHA, 'failure', 'pushline/gitea-app', TOKENS.gitea]]);
+    expect(api.reports[0]?.targetUrl).toContain('/codesuite/codebuild/projects/pushline-gitea-app/build/');
+  });
 });
 
 describe('Backlog pull request comments', () => {

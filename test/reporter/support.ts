@@ -6,13 +6,21 @@ import type { ReporterRoute } from '../../lambda/reporter/routes';
 export const GITHUB_SHA = '6113728f27ae82c7b1a177c8d03f9e96e0adf246';
 export const GITLAB_SHA = 'da1560886d4f094c3e6c9ef40349f7d38b5d27d7';
 export const BACKLOG_SHA = '7c3e1b5a9d2f4c6e8a0b1d3f5e7a9c2b4d6f8e01';
-export const TOKENS = { github: 'ghp-test-token', gitlab: 'glpat-test-token', backlog: 'backlog-api-key' };
+export const TOKENS = {
+  github: 'ghp-test-token',
+  gitlab: 'glpat-test-token',
+  backlog: 'backlog-api-key',
+  bitbucket: 'bitbucket-access-token',
+  gitea: 'gitea-test-token',
+};
 
 /** The three sample repositories, with API base URLs on the local stand-in. */
 export function reporterRoutes(apiUrls: {
   github: string;
   gitlab: string;
   backlog: string;
+  bitbucket?: string;
+  gitea?: string;
 }): ReporterRoute[] {
   return [
     {
@@ -39,6 +47,26 @@ export function reporterRoutes(apiUrls: {
       apiUrl: apiUrls.backlog,
       report: true,
     },
+    ...(apiUrls.bitbucket && apiUrls.gitea
+      ? [
+          {
+            name: 'bitbucket-app',
+            projectName: 'pushline-bitbucket-app',
+            provider: 'bitbucket' as const,
+            repository: 'team_name/repo_name',
+            apiUrl: apiUrls.bitbucket,
+            report: true,
+          },
+          {
+            name: 'gitea-app',
+            projectName: 'pushline-gitea-app',
+            provider: 'gitea' as const,
+            repository: 'example/example',
+            apiUrl: apiUrls.gitea,
+            report: true,
+          },
+        ]
+      : []),
   ];
 }
 
