@@ -289,12 +289,15 @@ describe('config: where build results go', () => {
       '{ provider: backlog, repository: P/app, cloneUrl: "demo@git.backlog.com:/P/app.git" }',
       'https://demo.backlog.com',
     ],
-  ])('GIVEN a repository on %s without apiUrl THEN results go to the API URL derived for it', (_where, source, expected) => {
-    const config = parseConfig(`${head}  - name: app\n    source: ${source}\n`);
-    expect(sourceApiUrl(config.repositories[0]?.source ?? { provider: 'github', cloneUrl: '' })).toBe(
-      expected,
-    );
-  });
+  ])(
+    'GIVEN a repository on %s without apiUrl THEN results go to the API URL derived for it',
+    (_where, source, expected) => {
+      const config = parseConfig(`${head}  - name: app\n    source: ${source}\n`);
+      expect(sourceApiUrl(config.repositories[0]?.source ?? { provider: 'github', cloneUrl: '' })).toBe(
+        expected,
+      );
+    },
+  );
 
   test('GIVEN an apiUrl that is not an http(s) URL and a Slack channel ID with spaces THEN both are named', () => {
     const problems = problemsOf(

@@ -1,4 +1,10 @@
-import { type BuildResult, type BuildState, refName, statusContext, statusDescription } from '../build-result';
+import {
+  type BuildResult,
+  type BuildState,
+  refName,
+  statusContext,
+  statusDescription,
+} from '../build-result';
 import type { BuildStatus } from '../events';
 import { callApi } from '../provider-api';
 
