@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import stringWidth from 'string-width';
 import { configJsonSchema } from '../lib/config/json-schema';
 import { ROOT } from './support/app';
+import { readMarkdown, referenceSections } from './support/markdown';
 
 interface JsonSchemaNode {
   properties?: Record<string, JsonSchemaNode>;
@@ -21,18 +23,34 @@ function fieldNames(node: JsonSchemaNode, into = new Set<string>()): Set<string>
   return into;
 }
 
-describe('README', () => {
-  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
-  const reference = readme.slice(readme.indexOf('<!-- config-reference'));
+/** Wider rows wrap in a terminal and scroll sideways on GitHub. */
+const MAX_ROW_COLUMNS = 100;
 
-  test('GIVEN the config schema THEN every field a user can write is in the README reference', () => {
+describe.each(['README.md'])('%s config reference', (file) => {
+  const reference = referenceSections(readMarkdown(file));
+
+  test('GIVEN the config schema THEN every field a user can write is in the reference', () => {
     const names = [...fieldNames(JSON.parse(configJsonSchema()) as JsonSchemaNode)].filter(
       (n) => n !== '$schema',
     );
-    const codeSpans = [...reference.matchAll(/`([^`]+)`/g)].map((m) => m[1] ?? '').join(' ');
+    const text = reference.flatMap((s) => s.lines).join('\n');
+    const codeSpans = [...text.matchAll(/`([^`]+)`/g)].map((m) => m[1] ?? '').join(' ');
     const missing = names.filter((name) => !new RegExp(`(^|[^A-Za-z])${name}([^A-Za-z]|$)`).test(codeSpans));
     expect(missing).toEqual([]);
   });
+
+  test(`THEN every table row fits in ${MAX_ROW_COLUMNS} terminal columns (wide characters count two)`, () => {
+    const rows = reference.flatMap((s) => s.tableRows.map((row) => ({ ...row, section: s.heading })));
+    expect(rows.length).toBeGreaterThan(0);
+    const tooWide = rows
+      .filter((row) => stringWidth(row.text) > MAX_ROW_COLUMNS)
+      .map((row) => `${file}:${row.line} (${row.section}, ${stringWidth(row.text)} columns): ${row.text}`);
+    expect(tooWide).toEqual([]);
+  });
+});
+
+describe('README', () => {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
 
   test('THEN it shows the two commands CI runs', () => {
     const ci = readFileSync(join(ROOT, '.ci', 'run'), 'utf8');
