@@ -26,7 +26,7 @@ function fieldNames(node: JsonSchemaNode, into = new Set<string>()): Set<string>
 /** Wider rows wrap in a terminal and scroll sideways on GitHub. */
 const MAX_ROW_COLUMNS = 100;
 
-describe.each(['README.md'])('%s config reference', (file) => {
+describe.each(['README.md', 'README.ja.md'])('%s config reference', (file) => {
   const reference = referenceSections(readMarkdown(file));
 
   test('GIVEN the config schema THEN every field a user can write is in the reference', () => {
