@@ -10,7 +10,13 @@ interface JsonSchemaNode {
   items?: JsonSchemaNode;
   anyOf?: JsonSchemaNode[];
   additionalProperties?: JsonSchemaNode | boolean;
+  required?: string[];
+  default?: unknown;
+  minimum?: number;
+  maximum?: number;
 }
+
+const SCHEMA = JSON.parse(configJsonSchema()) as JsonSchemaNode;
 
 /** Every field name a user can write, found by walking the generated JSON Schema. */
 function fieldNames(node: JsonSchemaNode, into = new Set<string>()): Set<string> {
@@ -23,6 +29,33 @@ function fieldNames(node: JsonSchemaNode, into = new Set<string>()): Set<string>
   return into;
 }
 
+/** The objects a node may stand for: itself, its list's items, the options of a union. */
+function shapes(node: JsonSchemaNode): JsonSchemaNode[] {
+  return [node, ...(node.items ? shapes(node.items) : []), ...(node.anyOf ?? []).flatMap(shapes)];
+}
+
+/**
+ * The schema node of a reference row's field, such as `throttle.rateLimit` under `webhook` or
+ * `secrets[].id` under `repositories[].docker`, and whether its object requires it.
+ */
+function resolveField(path: string): { node: JsonSchemaNode; required: boolean } | undefined {
+  let found: { node: JsonSchemaNode; required: boolean } | undefined = { node: SCHEMA, required: true };
+  for (const name of path.split('.').map((segment) => segment.replace(/\[\]$/, ''))) {
+    const parent: JsonSchemaNode | undefined =
+      found && shapes(found.node).find((shape) => shape.properties?.[name]);
+    const node: JsonSchemaNode | undefined = parent?.properties?.[name];
+    found = parent && node ? { node, required: parent.required?.includes(name) ?? false } : undefined;
+  }
+  return found;
+}
+
+/** How the reference writes a schema default: code for strings and lists, plain numbers. */
+function renderDefault(value: unknown): string {
+  if (typeof value === 'number') return String(value);
+  if (Array.isArray(value)) return `\`[${value.join(', ')}]\``;
+  return `\`${String(value)}\``;
+}
+
 /** Wider rows wrap in a terminal and scroll sideways on GitHub. */
 const MAX_ROW_COLUMNS = 100;
 
@@ -30,13 +63,43 @@ describe.each(['README.md', 'README.ja.md'])('%s config reference', (file) => {
   const reference = referenceSections(readMarkdown(file));
 
   test('GIVEN the config schema THEN every field a user can write is in the reference', () => {
-    const names = [...fieldNames(JSON.parse(configJsonSchema()) as JsonSchemaNode)].filter(
-      (n) => n !== '$schema',
-    );
+    const names = [...fieldNames(SCHEMA)].filter((n) => n !== '$schema');
     const text = reference.flatMap((s) => s.lines).join('\n');
     const codeSpans = [...text.matchAll(/`([^`]+)`/g)].map((m) => m[1] ?? '').join(' ');
     const missing = names.filter((name) => !new RegExp(`(^|[^A-Za-z])${name}([^A-Za-z]|$)`).test(codeSpans));
     expect(missing).toEqual([]);
+  });
+
+  test('THEN every row names a schema field, with its default, its range and whether it is required', () => {
+    const problems = reference.flatMap((section) => {
+      const spans = [...section.heading.matchAll(/`([^`]+)`/g)].map((m) => m[1] ?? '');
+      const base = spans.length === 1 ? `${spans[0]}.` : '';
+      return section.tableRows.slice(2).flatMap((row) => {
+        const [field = '', type = '', byDefault = ''] = row.text
+          .split('|')
+          .slice(1, -1)
+          .map((cell) => cell.trim());
+        const path = `${base}${field.replace(/^`|`$/g, '')}`;
+        const where = `${file}:${row.line} ${path}`;
+        const resolved = resolveField(path);
+        if (!resolved) return [`${where}: no such field in the schema`];
+        const { node, required } = resolved;
+        const found: string[] = [];
+        if (/required|必須/.test(byDefault) !== required)
+          found.push(
+            `${where}: the schema ${required ? 'requires' : 'does not require'} it (row says "${byDefault}")`,
+          );
+        if (node.default !== undefined && byDefault !== renderDefault(node.default))
+          found.push(
+            `${where}: default ${renderDefault(node.default)} in the schema, "${byDefault}" in the row`,
+          );
+        const range = /^(\d+)–(\d+)$/.exec(type);
+        if (range && (Number(range[1]) !== node.minimum || Number(range[2]) !== node.maximum))
+          found.push(`${where}: range ${node.minimum}–${node.maximum} in the schema, ${type} in the row`);
+        return found;
+      });
+    });
+    expect(problems).toEqual([]);
   });
 
   test(`THEN every table row fits in ${MAX_ROW_COLUMNS} terminal columns (wide characters count two)`, () => {
