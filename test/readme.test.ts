@@ -14,6 +14,7 @@ interface JsonSchemaNode {
   default?: unknown;
   minimum?: number;
   maximum?: number;
+  description?: string;
 }
 
 const SCHEMA = JSON.parse(configJsonSchema()) as JsonSchemaNode;
@@ -109,6 +110,25 @@ describe.each(['README.md', 'README.ja.md'])('%s config reference', (file) => {
       .filter((row) => stringWidth(row.text) > MAX_ROW_COLUMNS)
       .map((row) => `${file}:${row.line} (${row.section}, ${stringWidth(row.text)} columns): ${row.text}`);
     expect(tooWide).toEqual([]);
+  });
+});
+
+/** Every field a user can write, by its path (`repositories[].deploy.cpu`), with its schema node. */
+function fieldPaths(node: JsonSchemaNode, prefix = ''): [string, JsonSchemaNode][] {
+  const own = Object.entries(node.properties ?? {}).flatMap(([name, child]): [string, JsonSchemaNode][] => [
+    [`${prefix}${name}`, child],
+    ...fieldPaths(child, `${prefix}${name}.`),
+  ]);
+  const items = node.items ? fieldPaths(node.items, `${prefix.replace(/\.$/, '')}[].`) : [];
+  return [...own, ...items, ...(node.anyOf ?? []).flatMap((option) => fieldPaths(option, prefix))];
+}
+
+describe('pipeline.config.schema.json', () => {
+  test('GIVEN the config schema THEN every field a user can write has a description for editors to show', () => {
+    const undescribed = fieldPaths(SCHEMA)
+      .filter(([path, node]) => path !== '$schema' && node.description === undefined)
+      .map(([path]) => path);
+    expect([...new Set(undescribed)]).toEqual([]);
   });
 });
 
