@@ -59,12 +59,15 @@ describe('the repository policy of the sample shop-api (pull for 123456789012, j
   const resource = repositoryArn('shop-api');
   const allowedContext = { 'aws:PrincipalTag/job-category': 'developer', 'aws:SourceIp': '203.0.113.25' };
 
-  test('GIVEN the README section on sharing THEN the policy it shows is the one synthesized', () => {
-    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
-    const block = /<!-- generated-share-policy: shop-api -->\s*```json\n([\s\S]*?)```/.exec(readme)?.[1];
-    expect(block).toBeDefined();
-    expect(JSON.parse(block ?? 'null')).toEqual(policy);
-  });
+  test.each(['README.md', 'README.ja.md'])(
+    'GIVEN the %s section on sharing THEN the policy it shows is the one synthesized',
+    (file) => {
+      const readme = readFileSync(join(ROOT, file), 'utf8');
+      const block = /<!-- generated-share-policy: shop-api -->\s*```json\n([\s\S]*?)```/.exec(readme)?.[1];
+      expect(block).toBeDefined();
+      expect(JSON.parse(block ?? 'null')).toEqual(policy);
+    },
+  );
 
   test.each(PULL_ACTIONS)(
     'GIVEN a developer-tagged role of the shared account inside the CIDR WHEN it calls %s THEN it is allowed',

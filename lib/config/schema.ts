@@ -159,7 +159,9 @@ export function sourceApiUrl(source: {
 }
 
 const SourceSchema = z.strictObject({
-  provider: z.enum(PROVIDERS, { error: `must be one of ${PROVIDERS.join(', ')}` }),
+  provider: z
+    .enum(PROVIDERS, { error: `must be one of ${PROVIDERS.join(', ')}` })
+    .describe('Git host: backlog, github, gitlab, bitbucket or gitea'),
   repository: z
     .string()
     .regex(/^[^\s/]+(\/[^\s/]+)+$/, {
@@ -174,7 +176,7 @@ const SourceSchema = z.strictObject({
     .regex(/^(ssh:\/\/\S+|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:\S+)$/, {
       error: 'must be an SSH clone URL (git@host:path.git or ssh://git@host/path.git)',
     })
-    .describe('SSH clone URL the build fetches from'),
+    .describe('SSH clone URL the build fetches the commit from'),
   knownHosts: z
     .union([z.enum(KNOWN_HOSTS_PRESETS), z.array(knownHostLine).min(1)], {
       error: `must be one of ${KNOWN_HOSTS_PRESETS.join(', ')} or a list of known_hosts lines`,
@@ -210,13 +212,20 @@ function requireKnownHostsWhenSelfHosted(source: z.output<typeof SourceSchema>, 
 const DockerSchema = z.strictObject({
   context: z.string().min(1).default('.').describe('Build context, relative to the repository root'),
   file: z.string().min(1).optional().describe('Dockerfile path. Default: <context>/Dockerfile'),
-  platforms: z.array(platform).min(1).optional().describe('Target platforms. Default: the build host'),
+  platforms: z
+    .array(platform)
+    .min(1)
+    .optional()
+    .describe('Target platforms: linux/amd64, linux/arm64. Default: the build host platform'),
   target: z.string().min(1).optional().describe('Multi-stage build target'),
-  buildArgs: z.record(envName, z.string()).optional().describe('Non-secret build arguments'),
+  buildArgs: z.record(envName, z.string()).optional().describe('Build arguments; never secrets'),
   secrets: z
     .array(
       z.strictObject({
-        id: z.string().regex(/^[A-Za-z0-9_.-]+$/, { error: 'must be a BuildKit secret id' }),
+        id: z
+          .string()
+          .regex(/^[A-Za-z0-9_.-]+$/, { error: 'must be a BuildKit secret id' })
+          .describe('BuildKit secret id'),
         secretName: secretName.describe('Secrets Manager secret whose value is mounted'),
       }),
     )
@@ -225,10 +234,19 @@ const DockerSchema = z.strictObject({
 });
 
 const BuildSchema = z.strictObject({
-  computeType: z.enum(COMPUTE_TYPES).default('small'),
-  timeoutMinutes: z.number().int().min(5).max(480).default(30),
-  concurrentBuildLimit: z.number().int().min(1).max(100).default(2),
-  logRetentionDays: logRetentionDays.default(30),
+  computeType: z
+    .enum(COMPUTE_TYPES)
+    .default('small')
+    .describe('CodeBuild compute type: small, medium, large, xlarge or 2xlarge'),
+  timeoutMinutes: z.number().int().min(5).max(480).default(30).describe('Build timeout, in minutes'),
+  concurrentBuildLimit: z
+    .number()
+    .int()
+    .min(1)
+    .max(100)
+    .default(2)
+    .describe('Builds of this project that may run at once'),
+  logRetentionDays: logRetentionDays.default(30).describe('Retention of the build logs, in days'),
 });
 
 export const SHARE_ACTIONS = ['pull', 'push-pull'] as const;
@@ -236,11 +254,12 @@ export type ShareAction = (typeof SHARE_ACTIONS)[number];
 
 const ShareSchema = z
   .strictObject({
-    accounts: z.array(accountId).min(1).optional(),
+    accounts: z.array(accountId).min(1).optional().describe('12-digit AWS account IDs, in quotes'),
     organizationId: z
       .string()
       .regex(/^o-[a-z0-9]{10,32}$/, { error: 'must be an AWS Organizations ID such as o-a1b2c3d4e5' })
-      .optional(),
+      .optional()
+      .describe('Every account of this AWS Organizations organization, instead of accounts'),
     // A refinement rather than z.enum: inside the object-or-list union of `share`, a failed enum
     // aborts the object branch and zod reports "Invalid input" for the whole share instead of
     // naming this field. `meta` keeps the enum in the generated JSON Schema.
@@ -250,11 +269,13 @@ const ShareSchema = z
         error: `must be ${SHARE_ACTIONS.join(' or ')}`,
       })
       .meta({ enum: [...SHARE_ACTIONS] })
-      .default('pull'),
+      .default('pull')
+      .describe('pull, or push-pull to push as well'),
     principalTags: z
       .record(z.string().min(1), z.string().min(1, { error: 'tag values must not be empty' }))
-      .optional(),
-    sourceIps: z.array(cidr).min(1).optional(),
+      .optional()
+      .describe('Tags the calling role or user must all have'),
+    sourceIps: z.array(cidr).min(1).optional().describe('CIDRs the request must come from'),
     sourceVpce: z
       .array(
         z
@@ -262,7 +283,8 @@ const ShareSchema = z
           .regex(/^vpce-[0-9a-f]{8,17}$/, { error: 'must be a VPC endpoint ID such as vpce-0a1b2c3d' }),
       )
       .min(1)
-      .optional(),
+      .optional()
+      .describe('VPC endpoints the request may come through instead of sourceIps'),
   })
   .refine((s) => s.accounts !== undefined || s.organizationId !== undefined, {
     error: 'needs accounts or organizationId: whom to share with',
@@ -279,14 +301,23 @@ const ShareSchema = z
 
 const RegistrySchema = z
   .strictObject({
-    encryption: z.enum(['AES256', 'KMS']).default('AES256'),
+    encryption: z.enum(['AES256', 'KMS']).default('AES256').describe('Image encryption: AES256 or KMS'),
     kmsKeyArn: z
       .string()
       .regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[0-9a-f-]+$/, { error: 'must be a KMS key ARN' })
-      .optional(),
-    untaggedExpireDays: z.number().int().min(1).default(14),
-    keepImages: z.number().int().min(1).default(100).describe('How many commit images to keep'),
-    removalPolicy: z.enum(['retain', 'destroy']).default('retain'),
+      .optional()
+      .describe('KMS key for encryption: KMS. Default: the AWS managed key'),
+    untaggedExpireDays: z
+      .number()
+      .int()
+      .min(1)
+      .default(14)
+      .describe('Untagged images expire after this many days'),
+    keepImages: z.number().int().min(1).default(100).describe('How many tagged images to keep, newest first'),
+    removalPolicy: z
+      .enum(['retain', 'destroy'])
+      .default('retain')
+      .describe('retain or destroy the ECR repository with its stack'),
   })
   .refine((r) => r.kmsKeyArn === undefined || r.encryption === 'KMS', {
     error: 'needs encryption: KMS (the key is only used for KMS encryption)',
@@ -321,22 +352,32 @@ const EXISTING_VPC_FIELDS = ['availabilityZones', 'publicSubnetIds', 'privateSub
  */
 const VpcSchema = z
   .strictObject({
-    maxAzs: z.number().int().min(2).max(6).optional().describe('Zones of a created VPC. Default: 2'),
+    maxAzs: z
+      .number()
+      .int()
+      .min(2)
+      .max(6)
+      .optional()
+      .describe('Availability Zones of the VPC the stack creates. Default: 2'),
     natGateways: z
       .number()
       .int()
       .min(0)
       .max(6)
       .optional()
-      .describe('NAT gateways of a created VPC. Default: 1'),
+      .describe('NAT gateways of the VPC the stack creates. Default: 1'),
     vpcId: z
       .string()
       .regex(/^vpc-[0-9a-f]{8,17}$/, { error: 'must be a VPC ID such as vpc-0a1b2c3d' })
       .optional()
       .describe('An existing VPC instead; then availabilityZones and the subnet IDs are required'),
-    availabilityZones: z.array(z.string().min(1)).min(2).optional(),
-    publicSubnetIds: subnetIds.optional(),
-    privateSubnetIds: subnetIds.optional(),
+    availabilityZones: z
+      .array(z.string().min(1))
+      .min(2)
+      .optional()
+      .describe('Availability Zones of the existing VPC'),
+    publicSubnetIds: subnetIds.optional().describe('Public subnets of the existing VPC, at least two'),
+    privateSubnetIds: subnetIds.optional().describe('Private subnets of the existing VPC, at least two'),
   })
   .superRefine((vpc, ctx) => {
     if (vpc.vpcId === undefined) {
@@ -380,11 +421,11 @@ const VpcSchema = z
 
 /** The service settings that may differ per environment (`deploy.environments[].<setting>`). */
 const ServiceSettings = {
-  cpu: z.number().int().default(256),
-  memory: z.number().int().default(512),
-  desiredCount: z.number().int().min(1).max(100).default(2),
-  trafficShift: z.enum(TRAFFIC_SHIFTS).default('canary-10-5m'),
-  environment: z.record(envName, z.string()).optional(),
+  cpu: z.number().int().default(256).describe('Task CPU units'),
+  memory: z.number().int().default(512).describe('Task memory (MiB)'),
+  desiredCount: z.number().int().min(1).max(100).default(2).describe('Number of tasks'),
+  trafficShift: z.enum(TRAFFIC_SHIFTS).default('canary-10-5m').describe('How production traffic moves'),
+  environment: z.record(envName, z.string()).optional().describe('Plain environment variables'),
   secrets: z
     .record(envName, secretName)
     .optional()
@@ -394,13 +435,14 @@ const ServiceSettings = {
     .regex(/^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate\/[0-9a-f-]+$/, {
       error: 'must be an ACM certificate ARN',
     })
-    .optional(),
+    .optional()
+    .describe('ACM certificate: the listeners use HTTPS. Default: HTTP'),
   testListenerCidrs: z
     .array(cidr)
     .min(1)
     .optional()
     .describe('Who may reach the test listener. Default: the VPC'),
-  vpc: VpcSchema.optional(),
+  vpc: VpcSchema.optional().describe('A VPC the stack creates, or an existing one. Default: a new VPC'),
 };
 
 /** The settings a `deploy.environments` entry may override. */
@@ -433,12 +475,15 @@ const EnvironmentSchema = z.strictObject({
     .boolean()
     .optional()
     .describe('A manual approval before this environment (the notification topic is told)'),
-  desiredCount: ServiceSettings.desiredCount.removeDefault().optional(),
-  cpu: ServiceSettings.cpu.removeDefault().optional(),
-  memory: ServiceSettings.memory.removeDefault().optional(),
+  desiredCount: ServiceSettings.desiredCount.removeDefault().optional().describe('Number of tasks here'),
+  cpu: ServiceSettings.cpu.removeDefault().optional().describe('Task CPU units here'),
+  memory: ServiceSettings.memory.removeDefault().optional().describe('Task memory (MiB) here'),
   environment: ServiceSettings.environment,
   secrets: ServiceSettings.secrets,
-  trafficShift: ServiceSettings.trafficShift.removeDefault().optional(),
+  trafficShift: ServiceSettings.trafficShift
+    .removeDefault()
+    .optional()
+    .describe('How production traffic moves here'),
   certificateArn: ServiceSettings.certificateArn,
   vpc: ServiceSettings.vpc,
   testListenerCidrs: ServiceSettings.testListenerCidrs,
@@ -486,27 +531,43 @@ const EnvironmentsSchema = z
 
 const ValidationSchema = z.strictObject({
   path: z.string().startsWith('/').describe('Path the check requests through the test listener'),
-  expectStatus: z.number().int().min(100).max(599).default(200),
-  timeoutSeconds: z.number().int().min(1).max(600).default(30),
+  expectStatus: z.number().int().min(100).max(599).default(200).describe('HTTP status the check expects'),
+  timeoutSeconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(600)
+    .default(30)
+    .describe('Seconds the check waits for an answer'),
 });
 
 const DeploySchema = z
   .strictObject({
-    containerPort: z.number().int().min(1).max(65535),
-    healthCheckPath: z.string().startsWith('/').default('/'),
+    containerPort: z.number().int().min(1).max(65535).describe('Port the container listens on'),
+    healthCheckPath: z
+      .string()
+      .startsWith('/')
+      .default('/')
+      .describe('Path of the target group health check'),
     cpu: ServiceSettings.cpu,
     memory: ServiceSettings.memory,
     desiredCount: ServiceSettings.desiredCount,
     trafficShift: ServiceSettings.trafficShift,
-    terminationWaitMinutes: z.number().int().min(0).max(2880).default(15),
+    terminationWaitMinutes: z
+      .number()
+      .int()
+      .min(0)
+      .max(2880)
+      .default(15)
+      .describe('Minutes the old tasks keep running after the shift'),
     environment: ServiceSettings.environment,
     secrets: ServiceSettings.secrets,
     certificateArn: ServiceSettings.certificateArn,
-    testListenerPort: z.number().int().min(1).max(65535).default(8080),
+    testListenerPort: z.number().int().min(1).max(65535).default(8080).describe('Port of the test listener'),
     testListenerCidrs: ServiceSettings.testListenerCidrs,
     vpc: ServiceSettings.vpc,
-    notificationEmail: z.email().optional(),
-    logRetentionDays: logRetentionDays.default(30),
+    notificationEmail: z.email().optional().describe('Address subscribed to the notification topic'),
+    logRetentionDays: logRetentionDays.default(30).describe('Retention of the container logs, in days'),
     environments: EnvironmentsSchema.optional().describe(
       "Ordered environments the same image goes through, each with its own service. Default: one service in the installation's account and region",
     ),
@@ -576,26 +637,35 @@ const DeploySchema = z
 
 const RepositorySchema = z
   .strictObject({
-    name: repositoryName.describe('ECR repository name and CodeBuild project suffix'),
-    source: SourceSchema.superRefine(requireKnownHostsWhenSelfHosted),
-    branches: z.array(refPattern).min(1).default(['main']).describe('Branch globs that build'),
+    name: repositoryName.describe('ECR repository name; also names the CodeBuild project and the stack'),
+    source: SourceSchema.superRefine(requireKnownHostsWhenSelfHosted).describe(
+      'Where the code is and how its webhook names it',
+    ),
+    branches: z
+      .array(refPattern)
+      .min(1)
+      .default(['main'])
+      .describe('Branch globs that build (* within a segment, ** across)'),
     tags: z.array(refPattern).optional().describe('Tag globs that build. Default: tags do not build'),
     paths: z.array(pathPattern).min(1).optional().describe('Build only when one of these paths changed'),
-    docker: DockerSchema.default({ context: '.' }),
+    docker: DockerSchema.default({ context: '.' }).describe('How the image is built'),
     build: BuildSchema.default({
       computeType: 'small',
       timeoutMinutes: 30,
       concurrentBuildLimit: 2,
       logRetentionDays: 30,
-    }),
+    }).describe('The CodeBuild project'),
     registry: RegistrySchema.default({
       encryption: 'AES256',
       untaggedExpireDays: 14,
       keepImages: 100,
       removalPolicy: 'retain',
-    }),
-    share: z.union([ShareSchema, z.array(ShareSchema).min(1)]).optional(),
-    deploy: DeploySchema.optional(),
+    }).describe('The ECR repository'),
+    share: z
+      .union([ShareSchema, z.array(ShareSchema).min(1)])
+      .optional()
+      .describe('Who in other accounts may pull or push-pull: one entry or a list'),
+    deploy: DeploySchema.optional().describe('The ECS Fargate service and its Blue/Green deployment'),
     report: z
       .boolean()
       .default(true)
@@ -615,14 +685,18 @@ const PullThroughCacheSchema = z
   .strictObject({
     prefix: z
       .string()
-      .regex(/^[a-z0-9]+(?:[._-][a-z0-9]+)*$/, { error: 'must be a lowercase ECR repository prefix' }),
-    upstream: z.enum(['ecr-public', 'docker-hub', 'ghcr', 'quay', 'k8s']),
+      .regex(/^[a-z0-9]+(?:[._-][a-z0-9]+)*$/, { error: 'must be a lowercase ECR repository prefix' })
+      .describe('Builds pull <prefix>/<image> through the rule'),
+    upstream: z
+      .enum(['ecr-public', 'docker-hub', 'ghcr', 'quay', 'k8s'])
+      .describe('Upstream registry: ecr-public, docker-hub, ghcr, quay or k8s'),
     credentialSecretName: z
       .string()
       .startsWith('ecr-pullthroughcache/', {
         error: 'must start with ecr-pullthroughcache/ (an ECR requirement)',
       })
-      .optional(),
+      .optional()
+      .describe('Secret with the upstream credentials: required for docker-hub and ghcr, optional for quay'),
   })
   .superRefine((rule, ctx) => {
     const needsCredentials = rule.upstream === 'docker-hub' || rule.upstream === 'ghcr';
@@ -652,30 +726,34 @@ export const PipelineConfigSchema = z.strictObject({
     .describe('Prefix of every stack and named resource'),
   env: z
     .strictObject({
-      account: accountId,
+      account: accountId.describe('12-digit AWS account ID, in quotes'),
       region: z
         .string()
-        .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, { error: 'must be an AWS region such as ap-northeast-1' }),
+        .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, { error: 'must be an AWS region such as ap-northeast-1' })
+        .describe('AWS region such as ap-northeast-1'),
     })
     .optional()
-    .describe('Fixed target. Default: environment-agnostic stacks (the account and region of the CLI)'),
+    .describe('Pin the stacks to one account and region. Default: environment-agnostic (those of the CLI)'),
   webhook: z
     .strictObject({
       allowedCidrs: z.array(cidrOrPreset).min(1).describe('Who may call the webhook URL: CIDRs or presets'),
       throttle: z
         .strictObject({
-          rateLimit: z.number().positive().default(10),
-          burstLimit: z.number().int().positive().default(20),
+          rateLimit: z.number().positive().default(10).describe('Steady requests per second'),
+          burstLimit: z.number().int().positive().default(20).describe('Burst of requests'),
         })
-        .default({ rateLimit: 10, burstLimit: 20 }),
-      logRetentionDays: logRetentionDays.default(90),
+        .default({ rateLimit: 10, burstLimit: 20 })
+        .describe('API Gateway stage throttling'),
+      logRetentionDays: logRetentionDays
+        .default(90)
+        .describe('Retention of the API access log and function logs, in days'),
       maxBuildAttempts: z
         .number()
         .int()
         .min(1)
         .max(20)
         .default(5)
-        .describe('StartBuild tries before the DLQ'),
+        .describe('StartBuild tries from the retry queue before the dead-letter queue'),
       apiGatewayAccountRole: z
         .boolean()
         .default(true)
@@ -710,7 +788,8 @@ export const PipelineConfigSchema = z.strictObject({
     .refine((rules) => new Set(rules.map((r) => r.prefix)).size === rules.length, {
       error: 'every rule needs its own prefix (ECR allows one rule per prefix in a registry)',
     })
-    .optional(),
+    .optional()
+    .describe('ECR pull-through cache rules, one per prefix'),
   notifications: z
     .strictObject({
       email: z
@@ -723,17 +802,22 @@ export const PipelineConfigSchema = z.strictObject({
         .strictObject({
           workspaceId: z
             .string()
-            .regex(/^[0-9A-Z]{1,255}$/, { error: 'must be a Slack workspace ID such as T0123ABCD' }),
+            .regex(/^[0-9A-Z]{1,255}$/, { error: 'must be a Slack workspace ID such as T0123ABCD' })
+            .describe('Slack workspace ID, such as T0123ABCD'),
           channelId: z
             .string()
-            .regex(/^[A-Za-z0-9]{1,255}$/, { error: 'must be a Slack channel ID such as C0123ABCD' }),
+            .regex(/^[A-Za-z0-9]{1,255}$/, { error: 'must be a Slack channel ID such as C0123ABCD' })
+            .describe('Slack channel ID, such as C0123ABCD'),
         })
         .optional()
         .describe('An AWS Chatbot Slack channel for the same notifications (authorize the workspace first)'),
     })
     .optional()
     .describe("The platform team's notification topic"),
-  repositories: z.array(RepositorySchema).min(1, { error: 'must list at least one repository' }),
+  repositories: z
+    .array(RepositorySchema)
+    .min(1, { error: 'must list at least one repository' })
+    .describe('The repositories to build; each gets its own stack'),
 });
 
 /** What a user writes. */
