@@ -1,7 +1,7 @@
 import { isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
 import { CIDR_PRESET_NAMES, isCidrPresetName } from './cidr-presets';
-import { fargateSizeProblem } from './fargate-sizes';
+import { serviceProblems } from './service-problems';
 import { isSelfHosted, sourceHost } from './source-host';
 
 /**
@@ -595,35 +595,20 @@ const DeploySchema = z
         reported.add(key);
         ctx.addIssue({ code: 'custom', path, message });
       };
-      for (const { at, cpu, memory, vpc, testListenerCidrs, certificateArn } of effective) {
-        const size = fargateSizeProblem(cpu, memory);
-        if (size !== undefined) {
+      for (const { at, ...settings } of effective) {
+        for (const problem of serviceProblems({ ...settings, testListenerPort: deploy.testListenerPort })) {
+          if (problem.field === 'testListenerPort') {
+            // A shared setting that clashes only with this environment's certificate.
+            report([problem.field], `${problem.message}${at.length > 0 ? ` (environments[${at[1]}])` : ''}`);
+            continue;
+          }
           // Blame the field where it was written: the environment's override, or the shared setting.
-          const override = at.length > 0 && deploy.environments?.[Number(at[1])]?.[size.field] !== undefined;
-          report([...(override ? at : []), size.field], size.message);
+          const sized = problem.field === 'cpu' || problem.field === 'memory';
+          const override =
+            at.length > 0 && deploy.environments?.[Number(at[1])]?.[problem.field] !== undefined;
+          report([...(!sized || override ? at : []), problem.field], problem.message);
         }
-        if (vpc !== undefined && 'vpcId' in vpc) {
-          const { availabilityZones, publicSubnetIds, privateSubnetIds } = vpc;
-          if (
-            publicSubnetIds.length !== availabilityZones.length ||
-            privateSubnetIds.length !== availabilityZones.length
-          )
-            report(
-              [...at, 'vpc'],
-              `needs one public and one private subnet per availability zone (${availabilityZones.length} zones, ${publicSubnetIds.length} public, ${privateSubnetIds.length} private subnets)`,
-            );
-          if (testListenerCidrs === undefined)
-            report(
-              [...at, 'testListenerCidrs'],
-              `is required with an existing VPC (${vpc.vpcId}): its CIDR cannot be known without a look-up`,
-            );
-        }
-        const productionPorts = certificateArn === undefined ? [80] : [80, 443];
-        if (productionPorts.includes(deploy.testListenerPort))
-          report(
-            ['testListenerPort'],
-            `${deploy.testListenerPort} is taken by the production listener${at.length > 0 ? ` of environments[${at[1]}]` : ''}; choose another port such as 8080`,
-          );
+        const { certificateArn } = settings;
         if (deploy.validation !== undefined && certificateArn !== undefined)
           report(
             ['validation'],

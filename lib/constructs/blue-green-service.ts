@@ -22,8 +22,8 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { RegionInfo } from 'aws-cdk-lib/region-info';
 import { Construct } from 'constructs';
 import { normalizeCidr } from '../config/cidr-presets';
-import { fargateSizeProblem } from '../config/fargate-sizes';
 import type { DeployConfig, TrafficShift } from '../config/schema';
+import { serviceProblems } from '../config/service-problems';
 import type { TaskDefinitionSettings } from '../deploy-templates';
 import { createLogBucket } from './log-bucket';
 
@@ -102,11 +102,6 @@ export class BlueGreenService extends Construct {
     validateDeploy(deploy);
     const https = deploy.certificateArn !== undefined;
     const productionPort = https ? 443 : 80;
-    if (deploy.testListenerPort === productionPort || (https && deploy.testListenerPort === 80)) {
-      throw new Error(
-        `BlueGreenService: deploy.testListenerPort ${deploy.testListenerPort} is taken by the production listener; choose another port such as 8080`,
-      );
-    }
 
     this.logsBucket = createLogBucket(this, 'AccessLogs', {
       receives: 'the load balancer’s access logs and the VPC flow logs',
@@ -326,25 +321,10 @@ export class BlueGreenService extends Construct {
   }
 }
 
+/** The first thing CloudFormation or ECS would refuse in the settings, as an error naming the field. */
 function validateDeploy(deploy: DeployConfig): void {
-  const size = fargateSizeProblem(deploy.cpu, deploy.memory);
-  if (size !== undefined) throw new Error(`BlueGreenService: deploy.${size.field} ${size.message}`);
-  if (deploy.vpc !== undefined && 'vpcId' in deploy.vpc) {
-    const { availabilityZones, publicSubnetIds, privateSubnetIds } = deploy.vpc;
-    if (
-      publicSubnetIds.length !== availabilityZones.length ||
-      privateSubnetIds.length !== availabilityZones.length
-    ) {
-      throw new Error(
-        `BlueGreenService: deploy.vpc needs one public and one private subnet per availability zone (${availabilityZones.length} zones, ${publicSubnetIds.length} public, ${privateSubnetIds.length} private subnets)`,
-      );
-    }
-    if (deploy.testListenerCidrs === undefined) {
-      throw new Error(
-        `BlueGreenService: deploy.testListenerCidrs is required with an existing VPC (deploy.vpc.vpcId ${deploy.vpc.vpcId}): its CIDR cannot be known without a look-up`,
-      );
-    }
-  }
+  const [problem] = serviceProblems(deploy);
+  if (problem) throw new Error(`BlueGreenService: deploy.${problem.field} ${problem.message}`);
 }
 
 /** Creates the VPC, or imports the one the config names in full (no look-up, so synth stays offline). */
