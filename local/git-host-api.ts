@@ -92,7 +92,7 @@ export async function startLocalGitHostApi(options: LocalGitHostApiOptions = {})
         if ((json.description ?? '').length > 140) return answer(422, { message: 'description is too long' });
         record({
           provider: 'github',
-          repository: `${decodeURIComponent(match[1] ?? '')}/${decodeURIComponent(match[2] ?? '')}`,
+          repository: ownerAndName(match),
           sha: match[3],
           state: json.state,
           context: json.context,
@@ -116,7 +116,7 @@ export async function startLocalGitHostApi(options: LocalGitHostApiOptions = {})
           return answer(400, { type: 'error', error: { message: 'state, key and url are required' } });
         record({
           provider: 'bitbucket',
-          repository: `${decodeURIComponent(match[1] ?? '')}/${decodeURIComponent(match[2] ?? '')}`,
+          repository: ownerAndName(match),
           sha: match[3],
           state: json.state,
           context: json.key,
@@ -134,7 +134,7 @@ export async function startLocalGitHostApi(options: LocalGitHostApiOptions = {})
           return answer(422, { message: 'invalid state' });
         record({
           provider: 'gitea',
-          repository: `${decodeURIComponent(match[1] ?? '')}/${decodeURIComponent(match[2] ?? '')}`,
+          repository: ownerAndName(match),
           sha: match[3],
           state: json.state,
           context: json.context,
@@ -167,7 +167,7 @@ export async function startLocalGitHostApi(options: LocalGitHostApiOptions = {})
           path,
         );
       if (match) {
-        const repository = `${decodeURIComponent(match[1] ?? '')}/${decodeURIComponent(match[2] ?? '')}`;
+        const repository = ownerAndName(match);
         const credential = url.searchParams.get('apiKey') ?? undefined;
         if (!credential) return answer(401, { errors: [{ message: 'Authentication failure.' }] });
         if (req.method === 'GET' && match[3] === undefined) {
@@ -207,6 +207,11 @@ export async function startLocalGitHostApi(options: LocalGitHostApiOptions = {})
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
+}
+
+/** `owner/name` from a path matched as `/…/<owner>/<name>/…`. */
+function ownerAndName(match: RegExpExecArray): string {
+  return `${decodeURIComponent(match[1] ?? '')}/${decodeURIComponent(match[2] ?? '')}`;
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {

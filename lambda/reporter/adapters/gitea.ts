@@ -1,5 +1,6 @@
-import { type BuildResult, statusContext, statusDescription } from '../build-result';
+import type { BuildResult } from '../build-result';
 import { callApi } from '../provider-api';
+import { commitStatus } from './github';
 
 /**
  * Gitea and Forgejo: a commit status on the pushed SHA. Gitea API, "Create a commit status"
@@ -13,11 +14,6 @@ export async function reportToGitea(result: BuildResult, token: string): Promise
     method: 'POST',
     url: `${route.apiUrl}/repos/${route.repository.split('/').map(encodeURIComponent).join('/')}/statuses/${result.commit}`,
     headers: { Authorization: `token ${token}`, 'Content-Type': 'application/json' },
-    body: JSON.stringify({
-      state: result.state,
-      target_url: result.logUrl,
-      description: statusDescription(result),
-      context: statusContext(result),
-    }),
+    body: JSON.stringify(commitStatus(result)),
   });
 }

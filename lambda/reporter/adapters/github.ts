@@ -18,11 +18,16 @@ export async function reportToGithub(result: BuildResult, token: string): Promis
       'User-Agent': 'pushline',
       'X-GitHub-Api-Version': '2022-11-28',
     },
-    body: JSON.stringify({
-      state: result.state,
-      target_url: result.logUrl,
-      description: statusDescription(result),
-      context: statusContext(result),
-    }),
+    body: JSON.stringify(commitStatus(result)),
   });
+}
+
+/** The body of a GitHub commit status, which Gitea and Forgejo take in the same shape. */
+export function commitStatus(result: BuildResult): Record<string, string> {
+  return {
+    state: result.state,
+    target_url: result.logUrl,
+    description: statusDescription(result),
+    context: statusContext(result),
+  };
 }
