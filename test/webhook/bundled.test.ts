@@ -41,6 +41,18 @@ describe('the bundled webhook function against local AWS endpoints', () => {
     expect(functionEnv.PUSHLINE_ROUTES).toBeUndefined();
   });
 
+  test('GIVEN the asset cdk synth bundled THEN it reads credentials from the environment only, without the default chain of SSO, INI files, web identity and container credentials', () => {
+    const code = readFileSync(bundle, 'utf8');
+    expect(code).toContain('Unable to find environment variable credentials.');
+    for (const unused of [
+      'sso_start_url',
+      'AWS_WEB_IDENTITY_TOKEN_FILE',
+      'AWS_CONTAINER_CREDENTIALS',
+      'credential_process',
+    ])
+      expect(code).not.toContain(unused);
+  });
+
   test('GIVEN a signed GitHub push, a GitLab push and a Backlog post WHEN each is delivered THEN 202 and exactly one StartBuild each, carrying the full pushed SHA', async () => {
     const { results, logLines } = await invokeBundle(bundle, functionEnv, [
       githubDelivery(fixture('github', 'push-branch-created.json'), { deliveryId: 'bundled-github-1' }),
