@@ -388,7 +388,8 @@ export class WebhookReceiver extends Construct {
  * in all) it gains 0.4x, but `NodejsFunction` bundles to one `--outfile`, which splitting cannot
  * use. A V8 compile cache shipped with the asset gains 0.5x where it hits, but Node 22 keys it by
  * the file's absolute path, Node's exact version and the CPU architecture, so one made at synth
- * time misses on Lambda (`/var/task`, arm64, a runtime version Lambda updates by itself).
+ * time misses on Lambda (`/var/task`, arm64, a runtime version Lambda updates by itself); the cache
+ * (469 KB for the 356 KB webhook bundle) would also more than double the asset.
  */
 export function functionBundling(define?: Record<string, string>): nodejs.BundlingOptions {
   return {
