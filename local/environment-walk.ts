@@ -34,7 +34,14 @@ export type ApprovalDecision =
 export type Approver = (request: ApprovalRequest) => Promise<ApprovalDecision>;
 
 export type DeployOutcome =
-  | { readonly ok: true; readonly image: string; readonly detail?: string }
+  | {
+      readonly ok: true;
+      readonly image: string;
+      /** Printed after the image on the `deployed` line. */
+      readonly detail?: string;
+      /** Further lines about this deploy (what the local stand-in did not do, and why). */
+      readonly notes?: readonly string[];
+    }
   | { readonly ok: false; readonly reason: string };
 
 export interface WalkOptions {
@@ -106,6 +113,7 @@ export async function walkEnvironments(options: WalkOptions): Promise<WalkResult
       return { deployed, stopped: { environment: label, reason: outcome.reason } };
     }
     line(label, `deployed ${outcome.image}${outcome.detail ? ` ${outcome.detail}` : ''}`);
+    for (const note of outcome.notes ?? []) line(label, note);
     deployed.push({ environment: label, image: outcome.image });
   }
   return { deployed };

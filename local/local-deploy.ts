@@ -115,7 +115,10 @@ export function localDeployer(
     return {
       ok: true,
       image,
-      detail: `(${resolved.digest}; task definition ${taskdef.family}:${revision} and AppSpec rendered in ${dir}, no container started)`,
+      detail: `(${resolved.digest})`,
+      notes: [
+        `task definition ${taskdef.family}:${revision} and its AppSpec rendered in ${dir}; no container started, no traffic moved (pushline local has no ECS)`,
+      ],
     };
   };
 }
