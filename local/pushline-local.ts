@@ -14,13 +14,14 @@ import { ROOT, startLocalPipeline } from './local-pipeline';
  * a tagged image in a local registry. See the README's "Try it locally".
  */
 
-const USAGE = `usage: npm run local -- [--config PATH] [--ssh-key PATH] [--demo] [--approve] [--verbose]
+export const USAGE = `usage: npm run local -- [--config PATH] [--ssh-key PATH] [--demo] [--approve] [--verbose]
   --config PATH   the config to run (default pipeline.config.yaml)
   --ssh-key PATH  the deploy key the builds fetch with (default ~/.ssh/id_ed25519)
   --secret NAME=VALUE  a Secrets Manager secret a build reads (docker.secrets); repeatable
   --demo          make a Git repository served over SSH, push twice, build both, deploy, check, stop
   --approve       grant every manual approval of the deploy walks without asking (scripts, CI);
-                  without it, a terminal asks for y (approve) or n (reject) at each approval  --verbose       stream every build log line, not only progress`;
+                  without it, a terminal asks for y (approve) or n (reject) at each approval
+  --verbose       stream every build log line, not only progress`;
 
 function print(line: string): void {
   process.stdout.write(`${line}\n`);
