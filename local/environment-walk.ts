@@ -137,6 +137,12 @@ export interface ApprovalGateOptions {
   readonly print: (line: string) => void;
   /** Ctrl-C while waiting: raw mode swallows the signal, so the gate passes it on. */
   readonly onInterrupt: () => void;
+  /**
+   * Keys that arrive this soon after the question were typed before it (a terminal hands over a
+   * line typed ahead once raw mode is on): ignored, so that no stray `y` approves a deploy.
+   * @default 150
+   */
+  readonly typedAheadMs?: number;
 }
 
 /** Ctrl-C as a terminal in raw mode delivers it. */
@@ -165,8 +171,13 @@ export function approvalGate(options: ApprovalGateOptions): Approver {
         'n to reject (the image stays where it is), Ctrl-C to stop pushline local',
     );
     return new Promise((resolve) => {
+      const asked = performance.now();
       const onData = (chunk: Buffer | string) => {
         const key = chunk.toString();
+        if (key !== CTRL_C && performance.now() - asked < (options.typedAheadMs ?? 150)) {
+          options.print(`${head}: ignored keys typed before the question; press y or n now`);
+          return;
+        }
         const decision: ApprovalDecision | undefined =
           key === 'y' || key === 'Y'
             ? { approved: true, by: 'y pressed' }

@@ -18,7 +18,10 @@ import { artifactImage, localDeployer, readArtifact, registryDigest } from './lo
  * The local stand-in for each deployed repository's CodePipeline: when a build has written the
  * repository's deploy artifact (the object creation that starts the real pipeline), it walks the
  * artifact through the repository's environments. One walk at a time, in the order the artifacts
- * were written, so that approvals are asked one after the other.
+ * were written, so that approvals are asked one after the other: a newer artifact waits for the
+ * walk before it, where CodePipeline's SUPERSEDED mode lets "a more recent execution overtake an
+ * older one" ("How pipeline executions work":
+ * https://docs.aws.amazon.com/codepipeline/latest/userguide/concepts-how-it-works.html).
  */
 
 export interface LocalCodePipelineOptions {

@@ -120,7 +120,7 @@ const REQUEST: ApprovalRequest = {
   image: IMAGE,
 };
 
-function gate(options: { approveAll?: boolean; isTTY?: boolean }) {
+function gate(options: { approveAll?: boolean; isTTY?: boolean; typedAheadMs?: number }) {
   const terminal = new FakeTerminal(options.isTTY ?? true);
   const lines: string[] = [];
   const onInterrupt = jest.fn();
@@ -129,6 +129,7 @@ function gate(options: { approveAll?: boolean; isTTY?: boolean }) {
     input: terminal,
     print: (line) => lines.push(line),
     onInterrupt,
+    typedAheadMs: options.typedAheadMs ?? 0,
   });
   return { approve, terminal, lines, onInterrupt };
 }
@@ -200,5 +201,23 @@ describe('approvals in a local run', () => {
     expect(lines.at(-1)).toMatch(/^approval Deploy-production-eu\/Approve: press y/);
     terminal.press('n');
     expect(await second).toEqual({ approved: false, reason: 'rejected (n pressed)' });
+  });
+
+  test('GIVEN a y typed before the question THEN it approves nothing, and Ctrl-C still stops', async () => {
+    const { approve, terminal, lines } = gate({ typedAheadMs: 60_000 });
+    let settled = false;
+    const decision = approve(REQUEST).then((d) => {
+      settled = true;
+      return d;
+    });
+    await Promise.resolve();
+    terminal.press('y');
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(settled).toBe(false);
+    expect(lines.at(-1)).toBe(
+      'approval Deploy-production/Approve: ignored keys typed before the question; press y or n now',
+    );
+    terminal.press('\u0003');
+    expect(await decision).toEqual({ approved: false, reason: 'interrupted (Ctrl-C)' });
   });
 });
