@@ -5,6 +5,7 @@ import { loadConfig } from '../lib/config/load';
 import { AwsServiceError } from './aws-endpoints';
 import { notificationLine, printEndpoints, progressLine, reportLine, retryLine } from './console-output';
 import { makeDeployKey, type SshDaemon, startSshd, TOOL_PATHS } from './daemons';
+import type { Approver } from './environment-walk';
 import type { RecordedReport } from './git-host-api';
 import type { BuildProgress, LocalCodeBuildOptions } from './local-codebuild';
 import type { LocalPipeline } from './local-pipeline';
@@ -19,6 +20,11 @@ export interface DemoOptions {
   readonly onBuildLog?: (projectName: string, line: string) => void;
   /** Receives each stop function as soon as there is something to stop, so Ctrl-C can stop it. */
   readonly registerStop?: (stop: () => Promise<void>) => void;
+  /**
+   * Decides the approval before production (see `approvalGate`).
+   * @default refused, so the walk stops after staging
+   */
+  readonly approve?: Approver;
 }
 
 const ZERO_SHA = '0'.repeat(40);
@@ -27,7 +33,10 @@ const DEMO_BACKLOG_PROJECT_REPO = 'DEMO/app';
 const DEMO_BACKLOG_URL = 'https://demo.backlog.jp/git/DEMO/app';
 const DEMO_NPM_TOKEN = 'npm_demo_token_that_must_not_reach_a_layer';
 
-/** The config the demo runs: one Backlog repository served by the local sshd. */
+/**
+ * The config the demo runs: one Backlog repository served by the local sshd, deployed to staging,
+ * then, once approved, to production.
+ */
 export function demoConfigYaml(
   sshd: Pick<SshDaemon, 'cloneUrl' | 'knownHostsLine'>,
   barePath: string,
@@ -50,6 +59,14 @@ export function demoConfigYaml(
     '    branches: [main]',
     '    docker:',
     '      secrets: [{ id: npm_token, secretName: demo/npm-token }]',
+    '    deploy:',
+    '      containerPort: 8080',
+    '      validation: { path: /health }',
+    '      environments:',
+    '        - name: staging',
+    '        - name: production',
+    '          approval: true',
+    '          desiredCount: 2',
     '',
   ].join('\n');
 }
@@ -132,6 +149,8 @@ export async function startDemoWorld(
     holdBuild?: LocalCodeBuildOptions['holdBuild'];
     onReport?: (report: RecordedReport) => void;
     onNotification?: (message: PublishedMessage) => void;
+    approve?: Approver;
+    onDeploy?: (line: string) => void;
   },
 ): Promise<DemoWorld> {
   const deployKey = makeDeployKey(workDir, 'pushline-demo');
@@ -156,6 +175,8 @@ export async function startDemoWorld(
       holdBuild: options.holdBuild,
       onReport: options.onReport,
       onNotification: options.onNotification,
+      approve: options.approve,
+      onDeploy: options.onDeploy,
       registerStop: options.registerStop,
     });
     const running = pipeline;
@@ -205,6 +226,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     },
     onReport: (r) => print(reportLine(r)),
     onNotification: (m) => print(notificationLine(m)),
+    onDeploy: print,
   });
   const { pipeline, repo } = world;
   firstCommit = repo.firstCommit;
@@ -244,6 +266,7 @@ export async function runDemo(options: DemoOptions): Promise<number> {
     print(`webhook with a wrong token: ${forged.status} ${forged.body} (new builds: ${forgedBuilds})`);
 
     await pipeline.codebuild.idle();
+    await pipeline.codepipeline.idle();
     const elapsed = Date.now() - started;
     const tags = await world.registryTags();
     const images = [first, second].map((sha) => ({
@@ -272,6 +295,8 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       );
     });
     print(`build results: ${reported.filter(Boolean).length} of 2 pushes reported as built with their image`);
+    const walked = walkSummary(pipeline, second);
+    print(`deploy walk: ${walked.summary}`);
     const webhookMs = pipeline.webhookDurations.reduce((a, b) => a + b, 0);
     print(
       `builds: ${pipeline.endpoints.builds.size}; both pushes to both images ${(elapsed / 1000).toFixed(1)} s, ` +
@@ -287,12 +312,35 @@ export async function runDemo(options: DemoOptions): Promise<number> {
       pipeline.endpoints.builds.size === 2 &&
       images.every((i) => i.full && i.short) &&
       deployed === second &&
-      reported.every(Boolean);
+      reported.every(Boolean) &&
+      walked.ok;
     print(ok ? 'demo: OK' : 'demo: FAILED');
     return ok ? 0 : 1;
   } finally {
     await world.stop();
   }
+}
+
+/**
+ * How the one walk of the demo went: push 2's image on staging, and on production the same image
+ * when the approval was given, nothing when it was not.
+ */
+function walkSummary(pipeline: LocalPipeline, pushed: string): { ok: boolean; summary: string } {
+  const runs = pipeline.codepipeline.runs;
+  const run = runs[0];
+  if (runs.length !== 1 || !run)
+    return { ok: false, summary: `${runs.length} walks, expected 1 (push 2's artifact)` };
+  const { deployed, stopped } = run.result;
+  const images = new Set(deployed.map((d) => d.image));
+  const where = deployed.map((d) => d.environment).join(' then ') || 'nothing';
+  const summary = `${where} deployed${images.size === 1 ? ` with one image, ${[...images][0]}` : ''}${stopped ? `; stopped at ${stopped.environment}: ${stopped.reason}` : ''}`;
+  const ok =
+    run.commitSha === pushed &&
+    deployed[0]?.environment === 'staging' &&
+    images.size === 1 &&
+    [...images].every((image) => image.endsWith(`:${pushed}`)) &&
+    (deployed.length === 2 || (stopped?.environment === 'production' && deployed.length === 1));
+  return { ok, summary };
 }
 
 /** The commit whose image the demo repository's deploy artifact names, if there is one. */

@@ -37,6 +37,7 @@ import {
   stopAll,
   TOOL_PATHS,
 } from './daemons';
+import type { Approver } from './environment-walk';
 import { type LocalGitHostApi, type RecordedReport, startLocalGitHostApi } from './git-host-api';
 import {
   type BuildProgress,
@@ -45,6 +46,7 @@ import {
   type LocalCodeBuildOptions,
   type LocalProject,
 } from './local-codebuild';
+import { LocalCodePipeline } from './local-codepipeline';
 import { LocalRetryQueue, type QueueHandler, type RetryEvent } from './local-retry-queue';
 import {
   type LocalNotificationTopic,
@@ -85,8 +87,15 @@ export interface LocalPipelineOptions {
   readonly onWebhook?: (summary: { provider: string; status: number; body: string; ms: number }) => void;
   /** Each commit status or pull request comment the reporter sends to the local Git host stand-in. */
   readonly onReport?: (report: RecordedReport) => void;
-  /** Each message the reporter publishes to the notification topic (failed builds). */
+  /** Each message published to the notification topics (failed builds, waiting approvals). */
   readonly onNotification?: (message: PublishedMessage) => void;
+  /**
+   * Decides the manual approvals of the deploy walks (see `approvalGate`).
+   * @default every approval is refused, so a walk stops before an environment that needs one
+   */
+  readonly approve?: Approver;
+  /** Each line of a deploy walk: `deploy <repository> <environment>: deployed <image> …`. */
+  readonly onDeploy?: (line: string) => void;
   /**
    * Receives, before anything starts, the function that stops whatever has started so far, so that
    * Ctrl-C during start-up (synth takes seconds) leaves nothing running.
@@ -110,6 +119,8 @@ export interface LocalPipeline {
   readonly gitHost: LocalGitHostApi;
   /** The stand-in for the notification topic. */
   readonly notifications: LocalNotificationTopic;
+  /** The stand-in for the deploy pipelines: walks each written artifact through its environments. */
+  readonly codepipeline: LocalCodePipeline;
   /** Resolves when the reporter has handled every build state change so far. */
   reported(): Promise<void>;
   stop(): Promise<void>;
@@ -179,6 +190,23 @@ export async function startLocalPipeline(options: LocalPipelineOptions): Promise
   try {
     registry = await startRegistry();
     dockerd = await startDockerd();
+    const codepipeline = new LocalCodePipeline({
+      installation: config.name,
+      repositories: config.repositories,
+      artifactDir,
+      deploymentsDir: join(options.workDir, 'deployments'),
+      approve:
+        options.approve ??
+        (async () => ({
+          approved: false,
+          reason: 'this run grants no approvals (npm run local -- --approve)',
+        })),
+      snsEndpoint: notifications.url,
+      print: options.onDeploy ?? (() => undefined),
+    });
+    const repositoryOfProject = new Map(
+      config.repositories.map((r) => [buildProjectName(config.name, r), r]),
+    );
     const projects = config.repositories.map((repo) =>
       localProject(
         readTemplate(assemblyDir, repositoryStackName(config.name, repo)),
@@ -202,7 +230,13 @@ export async function startLocalPipeline(options: LocalPipelineOptions): Promise
       sourceDir: BUILDSPEC_DIR,
       projects,
       workRoot: join(options.workDir, 'builds'),
-      onProgress: options.onProgress,
+      onProgress: (progress) => {
+        options.onProgress?.(progress);
+        const repository = repositoryOfProject.get(progress.projectName);
+        // The artifact's creation starts the deploy pipeline (an EventBridge rule on AWS).
+        if (progress.stage === 'done' && repository)
+          codepipeline.buildSucceeded(repository, progress.commitSha);
+      },
       onLog: options.onBuildLog,
       holdBuild: options.holdBuild,
       onStateChange: (event) => report(event),
@@ -288,6 +322,7 @@ export async function startLocalPipeline(options: LocalPipelineOptions): Promise
       webhookDurations,
       gitHost,
       notifications,
+      codepipeline,
       reported: () => reported(),
       stop,
     };

@@ -6,6 +6,7 @@ import { ConfigError, loadConfig } from '../lib/config/load';
 import { notificationLine, printEndpoints, progressLine, reportLine, retryLine } from './console-output';
 import { LOCAL_BUILD_TOOLS, MissingToolError, missingTools } from './daemons';
 import { runDemo } from './demo';
+import { approvalGate } from './environment-walk';
 import { ROOT, startLocalPipeline } from './local-pipeline';
 
 /**
@@ -13,11 +14,13 @@ import { ROOT, startLocalPipeline } from './local-pipeline';
  * a tagged image in a local registry. See the README's "Try it locally".
  */
 
-const USAGE = `usage: npm run local -- [--config PATH] [--ssh-key PATH] [--demo] [--verbose]
+export const USAGE = `usage: npm run local -- [--config PATH] [--ssh-key PATH] [--demo] [--approve] [--verbose]
   --config PATH   the config to run (default pipeline.config.yaml)
   --ssh-key PATH  the deploy key the builds fetch with (default ~/.ssh/id_ed25519)
   --secret NAME=VALUE  a Secrets Manager secret a build reads (docker.secrets); repeatable
-  --demo          make a Git repository served over SSH, push twice, build both, check, stop
+  --demo          make a Git repository served over SSH, push twice, build both, deploy, check, stop
+  --approve       grant every manual approval of the deploy walks without asking (scripts, CI);
+                  without it, a terminal asks for y (approve) or n (reject) at each approval
   --verbose       stream every build log line, not only progress`;
 
 function print(line: string): void {
@@ -31,6 +34,7 @@ async function main(): Promise<number> {
       'ssh-key': { type: 'string' },
       secret: { type: 'string', multiple: true },
       demo: { type: 'boolean', default: false },
+      approve: { type: 'boolean', default: false },
       verbose: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -76,9 +80,16 @@ async function main(): Promise<number> {
     });
   }
 
+  const approve = approvalGate({
+    approveAll: values.approve,
+    input: process.stdin,
+    print,
+    // In raw mode Ctrl-C is a key, not a signal: pass it on as the signal it would have been.
+    onInterrupt: () => process.kill(process.pid, 'SIGINT'),
+  });
   try {
     if (values.demo) {
-      return await runDemo({ workDir, print, onBuildLog, registerStop });
+      return await runDemo({ workDir, print, onBuildLog, registerStop, approve });
     }
     const configPath = resolve(ROOT, values.config);
     const config = loadConfig(configPath);
@@ -100,6 +111,8 @@ async function main(): Promise<number> {
       onRetry: (r) => print(retryLine(r)),
       onReport: (r) => print(reportLine(r)),
       onNotification: (m) => print(notificationLine(m)),
+      approve,
+      onDeploy: print,
       onWarning: (message) => print(`warning: ${message}`),
       registerStop,
     });

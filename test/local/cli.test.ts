@@ -1,5 +1,5 @@
 import { progressLine } from '../../local/console-output';
-import { parseSecrets } from '../../local/pushline-local';
+import { parseSecrets, USAGE } from '../../local/pushline-local';
 
 describe('pushline local command line', () => {
   test('GIVEN --secret options WHEN parsed THEN each names a secret and its value, which may contain "="', () => {
@@ -25,5 +25,10 @@ describe('pushline local command line', () => {
     expect(line).toBe(
       'build pushline-shop-web 6113728f27ae: failed\n    | pushline: error: GIT_SSH_KEY is empty\n    | exit status 1',
     );
+  });
+
+  test('GIVEN --help THEN every option, --approve included, starts a line of its own', () => {
+    const options = USAGE.split('\n').flatMap((line) => /^ {2}(--[a-z-]+)/.exec(line)?.[1] ?? []);
+    expect(options).toEqual(['--config', '--ssh-key', '--secret', '--demo', '--approve', '--verbose']);
   });
 });

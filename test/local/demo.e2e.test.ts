@@ -3,8 +3,9 @@ import { join } from 'node:path';
 import { e2eUnavailableReason } from '../build/e2e-environment';
 
 /**
- * `npm run local -- --demo` as a user runs it: a Git repository over SSH, two pushes, a Backlog
- * webhook for each through the synthesized webhook function, two real builds into a real registry.
+ * `npm run local -- --demo --approve` as a user runs it: a Git repository over SSH, two pushes, a
+ * Backlog webhook for each through the synthesized webhook function, two real builds into a real
+ * registry, and the walk of the artifact through staging and, once approved, production.
  * The assertions read only what the demo prints.
  */
 
@@ -21,12 +22,12 @@ if (unavailable && process.env.CI) {
 }
 const describeE2e = unavailable ? describe.skip : describe;
 
-describeE2e('npm run local -- --demo', () => {
+describeE2e('npm run local -- --demo --approve', () => {
   let output = '';
   let status: number | null = null;
 
   beforeAll(() => {
-    const run = spawnSync('npx', ['tsx', 'local/pushline-local.ts', '--demo'], {
+    const run = spawnSync('npx', ['tsx', 'local/pushline-local.ts', '--demo', '--approve'], {
       cwd: ROOT,
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -100,6 +101,33 @@ describeE2e('npm run local -- --demo', () => {
       );
     }
     expect(output).toMatch(/^build results: 2 of 2 pushes reported as built with their image$/m);
+  });
+
+  test('GIVEN staging then production with an approval WHEN --approve grants it THEN push 2 is deployed to staging, the approval announced, then production gets the same image', () => {
+    const image = new RegExp(
+      `^build pushline-demo-demo-app \\w+: done (\\S+/demo/app:${pushed(2)})$`,
+      'm',
+    ).exec(output)?.[1] as string;
+    expect(image).toBeDefined();
+    const lines = [
+      `deploy demo/app staging: deployed ${image} (sha256:`,
+      `deploy demo/app production: waiting for approval to deploy ${image}`,
+      'notification: APPROVAL NEEDED: pushline-demo-pipeline-demo-app-local Deploy-production/Approve',
+      'deploy demo/app production: approved (--approve)',
+      `deploy demo/app production: deployed ${image} (sha256:`,
+    ];
+    const at = lines.map((line) => output.indexOf(`\n${line}`));
+    expect(at.every((index) => index >= 0)).toBe(true);
+    expect([...at].sort((a, b) => a - b)).toEqual(at);
+    const digests = [...output.matchAll(/^deploy demo\/app \w+: deployed \S+ \((sha256:[0-9a-f]{64})\)$/gm)];
+    expect(digests.map((m) => m[1])).toHaveLength(2);
+    expect(new Set(digests.map((m) => m[1])).size).toBe(1);
+    expect(output).toMatch(
+      /^deploy demo\/app production: validation GET \/health \(expecting 200\) not run: pushline local starts no containers/m,
+    );
+    expect(output).toMatch(/^deploy walk: staging then production deployed with one image, /m);
+    // Push 1's build finished last but did not replace the artifact: it is not deployed anywhere.
+    expect(output).not.toMatch(new RegExp(`deployed \\S+:${pushed(1)}`));
   });
 
   test('THEN the demo exits 0 and says so', () => {
