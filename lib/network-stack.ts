@@ -24,6 +24,22 @@ export class NetworkStack extends Stack {
       maxAzs: props.maxAzs,
       natGateways: props.natGateways,
     });
+    this.exportWhatServicesUse();
+  }
+
+  /**
+   * Exports every value a service stack may import, whether a service imports it yet or not (the
+   * names are those CDK gives the exports it makes for a reference). Otherwise the export of a value
+   * the last service stopped using (such as the NAT addresses, after `deploy.validation` is removed)
+   * would be deleted by the next deploy of this stack, which runs first and which CloudFormation
+   * refuses while the old service stack still imports the value.
+   */
+  private exportWhatServicesUse(): void {
+    const { vpc, egressIps } = this.network;
+    const subnets = [...vpc.publicSubnets, ...vpc.privateSubnets, ...vpc.isolatedSubnets];
+    for (const value of [vpc.vpcId, vpc.vpcCidrBlock, ...subnets.map((s) => s.subnetId), ...egressIps]) {
+      this.exportValue(value);
+    }
   }
 
   /** The first `maxAzs` zones of the region, resolved by CloudFormation (see `zonesResolvedAtDeploy`). */

@@ -132,6 +132,21 @@ describe('services in one account and region', () => {
   });
 });
 
+test('GIVEN the only service with validation drops it WHEN synthesized THEN the network keeps every export, so its deploy, which runs first, deletes none the old service stack still imports', () => {
+  const outputs = (deploy: string) => {
+    const { stacks } = buildApp(installation(2, (i) => (i === 0 ? deploy : '{ containerPort: 8080 }')));
+    const [network] = stacks.networks;
+    if (network === undefined) throw new Error('no network');
+    return Template.fromStack(network).toJSON().Outputs as Record<string, unknown>;
+  };
+  const withValidation = outputs(
+    '{ containerPort: 8080, validation: { path: /health, expectStatus: 200, timeoutSeconds: 5 } }',
+  );
+  expect(outputs('{ containerPort: 8080 }')).toEqual(withValidation);
+  // The VPC, its CIDR, two public and two private subnets, and the NAT gateway's address.
+  expect(Object.keys(withValidation)).toHaveLength(7);
+});
+
 describe('environments in another account', () => {
   const config = installation(
     2,
