@@ -36,7 +36,8 @@ export function pipelineStackName(prefix: string, repo: Pick<RepositoryConfig, '
 /**
  * The stack of the VPC the services share in one account and region (`network.shared`):
  * `<name>-network`, followed by the account and the region where they are not the installation's,
- * and by the shape where it is not the default 2 zones with 1 NAT gateway.
+ * and by the shape where it is not the default 2 zones with 1 NAT gateway. At most 31 + 8 + 13 +
+ * 15 + 10 characters, so always within CloudFormation's 128 (no config check needed).
  */
 export function networkStackName(
   prefix: string,
