@@ -1,10 +1,17 @@
 import type { App } from 'aws-cdk-lib';
 import { Tags, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { type DeployEnvironment, deployEnvironments, type PipelineConfig } from './config/schema';
+import {
+  type DeployConfig,
+  type DeployEnvironment,
+  deployEnvironments,
+  type PipelineConfig,
+} from './config/schema';
+import type { ServiceNetwork } from './constructs/service-network';
+import { NetworkStack } from './network-stack';
 import { PipelineStack } from './pipeline-stack';
 import { RepositoryStack } from './repository-stack';
-import { pipelineStackName, repositoryStackName, serviceStackName } from './resource-names';
+import { networkStackName, pipelineStackName, repositoryStackName, serviceStackName } from './resource-names';
 import { ServiceStack } from './service-stack';
 import { SharedStack } from './shared-stack';
 
@@ -18,6 +25,11 @@ export interface PushlineStacks {
   readonly services: readonly ServiceStack[];
   /** The deploy pipelines of repositories with `deploy.environments`, in config order. */
   readonly pipelines: readonly PipelineStack[];
+  /**
+   * The VPCs the services share (`network.shared`): one per account, region and VPC shape that a
+   * service without `deploy.vpc.vpcId` deploys to.
+   */
+  readonly networks: readonly NetworkStack[];
 }
 
 export interface PushlineAppOptions {
@@ -52,6 +64,32 @@ export function createPushlineStacks(
   );
   const services: ServiceStack[] = [];
   const pipelines: PipelineStack[] = [];
+  const networks = new Map<string, NetworkStack>();
+  /** The shared network of a service in `target` with these settings; none for an existing VPC or without sharing. */
+  const networkFor = (
+    target: { account?: string; region?: string } | undefined,
+    vpc: DeployConfig['vpc'],
+  ): ServiceNetwork | undefined => {
+    if (!config.network.shared) return undefined;
+    const shape = vpc ?? { maxAzs: 2, natGateways: 1 };
+    if ('vpcId' in shape) return undefined;
+    const elsewhere = {
+      account: target?.account === env?.account ? undefined : target?.account,
+      region: target?.region === env?.region ? undefined : target?.region,
+    };
+    const name = networkStackName(config.name, elsewhere, shape);
+    let stack = networks.get(name);
+    if (stack === undefined) {
+      stack = new NetworkStack(app, name, {
+        env: target,
+        maxAzs: shape.maxAzs,
+        natGateways: shape.natGateways,
+        description: `pushline: the VPC the services of ${config.name} share${elsewhere.account || elsewhere.region ? ` in ${[elsewhere.account, elsewhere.region].filter(Boolean).join(' ')}` : ''}`,
+      });
+      networks.set(name, stack);
+    }
+    return stack.network;
+  };
   config.repositories.forEach((repository, i) => {
     const repositoryStack = repositories[i];
     if (repository.deploy === undefined || repositoryStack === undefined) return;
@@ -66,21 +104,23 @@ export function createPushlineStacks(
         new ServiceStack(app, serviceStackName(config.name, repository), {
           env,
           ...common,
+          network: networkFor(env, repository.deploy.vpc),
           description: `pushline: ECS service and Blue/Green deploy pipeline of ${repository.name}`,
         }),
       );
       return;
     }
-    const environmentStacks = deployEnvironments(repository.deploy).map(
-      (deployEnvironment) =>
-        new ServiceStack(app, serviceStackName(config.name, repository, deployEnvironment.name), {
-          env: environmentEnv(env, deployEnvironment),
-          ...common,
-          deployEnvironment,
-          pipelineAccount: env?.account,
-          description: `pushline: ECS service of ${repository.name} in ${deployEnvironment.name}`,
-        }),
-    );
+    const environmentStacks = deployEnvironments(repository.deploy).map((deployEnvironment) => {
+      const target = environmentEnv(env, deployEnvironment);
+      return new ServiceStack(app, serviceStackName(config.name, repository, deployEnvironment.name), {
+        env: target,
+        ...common,
+        network: networkFor(target, deployEnvironment.deploy.vpc),
+        deployEnvironment,
+        pipelineAccount: env?.account,
+        description: `pushline: ECS service of ${repository.name} in ${deployEnvironment.name}`,
+      });
+    });
     services.push(...environmentStacks);
     pipelines.push(
       new PipelineStack(app, pipelineStackName(config.name, repository), {
@@ -94,7 +134,7 @@ export function createPushlineStacks(
   });
   Tags.of(app).add('pushline:installation', config.name);
   if (options.nag ?? true) Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));
-  return { shared, repositories, services, pipelines };
+  return { shared, repositories, services, pipelines, networks: [...networks.values()] };
 }
 
 /** An environment's stack target: its own account and region where it names them, else the installation's. */

@@ -33,6 +33,24 @@ export function pipelineStackName(prefix: string, repo: Pick<RepositoryConfig, '
   return `${prefix}-pipeline-${projectSuffix(repo.name)}`;
 }
 
+/**
+ * The stack of the VPC the services share in one account and region (`network.shared`):
+ * `<name>-network`, followed by the account and the region where they are not the installation's,
+ * and by the shape where it is not the default 2 zones with 1 NAT gateway. At most 31 + 8 + 13 +
+ * 15 + 10 characters, so always within CloudFormation's 128 (no config check needed).
+ */
+export function networkStackName(
+  prefix: string,
+  target: { account?: string; region?: string },
+  shape: { maxAzs: number; natGateways: number },
+): string {
+  const parts = [`${prefix}-network`];
+  if (target.account !== undefined) parts.push(target.account);
+  if (target.region !== undefined) parts.push(target.region);
+  if (shape.maxAzs !== 2 || shape.natGateways !== 1) parts.push(`${shape.maxAzs}az-${shape.natGateways}nat`);
+  return parts.join('-');
+}
+
 /** The stable key of a repository's deploy artifact in the artifact bucket. */
 export function artifactKey(repo: Pick<RepositoryConfig, 'name'>): string {
   return `artifacts/${projectSuffix(repo.name)}/deploy.zip`;

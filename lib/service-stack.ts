@@ -1,4 +1,4 @@
-import { CfnOutput, Duration, Fn, PhysicalName, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import { CfnOutput, Duration, PhysicalName, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as ecr from 'aws-cdk-lib/aws-ecr';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -19,6 +19,7 @@ import {
 } from './config/schema';
 import { BlueGreenService } from './constructs/blue-green-service';
 import { DeployPipeline, type DeployTarget, grantDeploy } from './constructs/deploy-pipeline';
+import { natPublicIps, type ServiceNetwork, zonesResolvedAtDeploy } from './constructs/service-network';
 import { ValidationHook } from './constructs/validation-hook';
 import {
   ADVANCED_PARAMETER_LIMIT,
@@ -51,6 +52,12 @@ export interface ServiceStackProps extends StackProps {
    * @default this stack's account
    */
   readonly pipelineAccount?: string;
+  /**
+   * The network the service shares with the installation's other services in this account and
+   * region (a `NetworkStack`'s). Not for a `deploy.vpc` with `vpcId`: that VPC is imported here.
+   * @default a VPC of the service's own in this stack, shaped by `deploy.vpc`
+   */
+  readonly network?: ServiceNetwork;
 }
 
 /**
@@ -77,6 +84,8 @@ export class ServiceStack extends Stack {
   private readonly config: PipelineConfig;
   private readonly repository: RepositoryConfig;
   private readonly zoneCount: number;
+  /** Where the validation hook reaches the internet-facing test listener from. */
+  private readonly egressIps: readonly string[];
 
   constructor(scope: Construct, id: string, props: ServiceStackProps) {
     super(scope, id, props);
@@ -98,7 +107,9 @@ export class ServiceStack extends Stack {
       family: environmentName === undefined ? family : `${family}-${environmentName}`,
       imageRepository: props.imageRepository,
       cpuArchitecture: cpuArchitecture(repository),
+      vpc: props.network?.vpc,
     });
+    this.egressIps = props.network?.egressIps ?? natPublicIps(this.service.vpc);
 
     if (props.pipelineAccount !== undefined && props.pipelineAccount !== this.account) {
       this.crossAccountDeployRole = this.createCrossAccountDeployRole(props.pipelineAccount);
@@ -167,14 +178,11 @@ export class ServiceStack extends Stack {
       logRetention: deploy.logRetentionDays as RetentionDays,
     });
     hook.grantInvoke(this.service.deploymentGroup.role);
-    for (const subnet of this.service.vpc.publicSubnets) {
-      const eip = subnet.node.tryFindChild('EIP') as ec2.CfnEIP | undefined;
-      if (eip) {
-        this.service.testListener.connections.allowDefaultPortFrom(
-          ec2.Peer.ipv4(`${eip.attrPublicIp}/32`),
-          'Validation hook, through the NAT gateway',
-        );
-      }
+    for (const ip of this.egressIps) {
+      this.service.testListener.connections.allowDefaultPortFrom(
+        ec2.Peer.ipv4(`${ip}/32`),
+        'Validation hook, through the NAT gateway',
+      );
     }
     return hook;
   }
@@ -268,13 +276,9 @@ export class ServiceStack extends Stack {
       role: this.crossAccountDeployRole,
     };
   }
-  /**
-   * The first `deploy.vpc.maxAzs` zones of the region as CloudFormation resolves them
-   * (`Fn::GetAZs`), instead of CDK's synthesis-time look-up for stacks with a fixed `env`, so that
-   * every config synthesizes offline.
-   */
+  /** The first `deploy.vpc.maxAzs` zones of the region, resolved by CloudFormation (`zonesResolvedAtDeploy`). */
   public override get availabilityZones(): string[] {
-    return Array.from({ length: this.zoneCount ?? 2 }, (_, i) => Fn.select(i, Fn.getAzs()));
+    return zonesResolvedAtDeploy(this.zoneCount ?? 2);
   }
 }
 

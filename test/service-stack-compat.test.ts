@@ -3,13 +3,16 @@ import { parseConfig } from '../lib/config/load';
 import { buildApp, sampleConfig } from './support/app';
 
 /**
- * A config without `deploy.environments` must synthesize exactly as before environments existed:
+ * A config without `deploy.environments` must synthesize exactly as before environments existed
+ * (and before services shared a VPC: with `network.shared: false`, which installations deployed
+ * before keep):
  * the same logical IDs (a renamed one would replace the resource: a new load balancer, a new
  * service) and the same properties. The one snapshot of this project; its diff is the review of any
  * change to a deployed service, so read it before updating it with `npx jest -u`.
  */
 const EVERY_SINGLE_ENVIRONMENT_OPTION = parseConfig(`
 env: { account: "111122223333", region: ap-northeast-1 }
+network: { shared: false }
 webhook: { allowedCidrs: [backlog-jp] }
 repositories:
   - name: shop/api
@@ -43,7 +46,7 @@ function serviceTemplates(config: ReturnType<typeof sampleConfig>): Record<strin
 describe('a deploy section without environments', () => {
   test('GIVEN the sample config and an every-option single-environment config THEN their service stacks are unchanged', () => {
     expect({
-      sample: serviceTemplates(sampleConfig()),
+      sample: serviceTemplates({ ...sampleConfig(), network: { shared: false } }),
       everyOption: serviceTemplates(EVERY_SINGLE_ENVIRONMENT_OPTION),
     }).toMatchSnapshot();
   });

@@ -120,14 +120,15 @@ describe('the service stack of a deployed repository', () => {
     });
   });
 
-  test('THEN the test listener port is reachable only from the VPC, while the production port is public', () => {
+  test('THEN the test listener port is reachable only from the VPC (the shared one, imported from the network stack), while the production port is public', () => {
     const [[, loadBalancerGroup] = []] = resources(template, 'AWS::EC2::SecurityGroup').filter(([id]) =>
       id.includes('LoadBalancerSecurityGroup'),
     );
     const ingress = (loadBalancerGroup?.Properties.SecurityGroupIngress ?? []) as Record<string, unknown>[];
     expect(ingress.filter((rule) => rule.FromPort === 8080)).toEqual([
-      expect.objectContaining({ CidrIp: { 'Fn::GetAtt': [expect.stringContaining('Vpc'), 'CidrBlock'] } }),
+      expect.objectContaining({ CidrIp: stack.resolve(stack.service.vpc.vpcCidrBlock) }),
     ]);
+    expect(JSON.stringify(stack.resolve(stack.service.vpc.vpcCidrBlock))).toContain('Fn::ImportValue');
     expect(ingress.filter((rule) => rule.FromPort === 80)).toEqual([
       expect.objectContaining({ CidrIp: '0.0.0.0/0' }),
     ]);
@@ -456,7 +457,9 @@ describe('service stack options', () => {
     const { app, stacks } = buildApp(config);
     const assembly = app.synth();
     expect(assembly.manifest.missing ?? []).toEqual([]);
-    const subnets = resources(Template.fromStack(stacks.services[0] as ServiceStack), 'AWS::EC2::Subnet');
+    const [network] = stacks.networks;
+    if (network === undefined) throw new Error('no network stack');
+    const subnets = resources(Template.fromStack(network), 'AWS::EC2::Subnet');
     const zones = subnets.map(([, subnet]) => JSON.stringify(subnet.Properties.AvailabilityZone));
     expect(new Set(zones).size).toBe(3);
     expect(zones.every((zone) => zone.includes('Fn::GetAZs'))).toBe(true);

@@ -441,8 +441,12 @@ const ServiceSettings = {
     .array(cidr)
     .min(1)
     .optional()
-    .describe('Who may reach the test listener. Default: the VPC'),
-  vpc: VpcSchema.optional().describe('A VPC the stack creates, or an existing one. Default: a new VPC'),
+    .describe(
+      "Who may reach the test listener. Default: the VPC's CIDR (with network.shared, every service's in it)",
+    ),
+  vpc: VpcSchema.optional().describe(
+    'The shape of the VPC to create (services of one shape share one with network.shared), or an existing one. Default: 2 zones, 1 NAT gateway',
+  ),
 };
 
 /** The settings a `deploy.environments` entry may override. */
@@ -799,6 +803,17 @@ export const PipelineConfigSchema = z.strictObject({
     })
     .optional()
     .describe("The platform team's notification topic"),
+  network: z
+    .strictObject({
+      shared: z
+        .boolean()
+        .default(true)
+        .describe(
+          'Services in one account and region share one VPC (one per deploy.vpc shape), in the stack <name>-network. false: every service stack makes its own VPC, as before this setting existed; set it on an installation whose services are already deployed, since moving a service to another VPC replaces it and its load balancer',
+        ),
+    })
+    .default({ shared: true })
+    .describe('The VPC of the services that deploy.vpc does not name by vpcId'),
   repositories: z
     .array(RepositorySchema)
     .min(1, { error: 'must list at least one repository' })

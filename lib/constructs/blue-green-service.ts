@@ -26,6 +26,7 @@ import type { DeployConfig, TrafficShift } from '../config/schema';
 import { serviceProblems } from '../config/service-problems';
 import type { TaskDefinitionSettings } from '../deploy-templates';
 import { createLogBucket } from './log-bucket';
+import { createServiceVpc } from './service-network';
 
 /**
  * What the service runs until the first rollout, so that `cdk deploy` on a fresh account succeeds
@@ -65,6 +66,12 @@ export interface BlueGreenServiceProps {
    * @default BOOTSTRAP_IMAGE, answering 200 on every path of the container port
    */
   readonly bootstrapImage?: string;
+  /**
+   * The VPC to run in, such as a `ServiceNetwork` that other services share; it must have the
+   * subnets `deploy.vpc` implies (private with egress, or public only with `natGateways: 0`).
+   * @default the VPC `deploy.vpc` names, or else a VPC of the service's own shaped by `deploy.vpc`
+   */
+  readonly vpc?: ec2.IVpc;
 }
 
 /**
@@ -91,7 +98,10 @@ export class BlueGreenService extends Construct {
   public readonly alarms: readonly cloudwatch.IAlarm[];
   public readonly application: codedeploy.EcsApplication;
   public readonly deploymentGroup: codedeploy.EcsDeploymentGroup;
-  /** Load balancer access logs and VPC flow logs; S3 access logs of the stack's other buckets. */
+  /**
+   * Load balancer access logs, the VPC flow logs of a VPC of the service's own; S3 access logs of
+   * the stack's other buckets.
+   */
   public readonly logsBucket: s3.Bucket;
   /** The settings the task definition was made from; `deploy-templates.ts` renders them. */
   public readonly taskSettings: TaskDefinitionSettings;
@@ -104,10 +114,13 @@ export class BlueGreenService extends Construct {
     const productionPort = https ? 443 : 80;
 
     this.logsBucket = createLogBucket(this, 'AccessLogs', {
-      receives: 'the load balancer’s access logs and the VPC flow logs',
+      receives:
+        props.vpc === undefined
+          ? 'the load balancer’s access logs and the VPC flow logs'
+          : 'the load balancer’s access logs',
     });
 
-    this.vpc = createOrImportVpc(this, deploy, this.logsBucket);
+    this.vpc = props.vpc ?? createOrImportVpc(this, deploy, this.logsBucket);
     const tasksArePublic =
       deploy.vpc !== undefined && 'natGateways' in deploy.vpc && deploy.vpc.natGateways === 0;
 
@@ -327,7 +340,10 @@ function validateDeploy(deploy: DeployConfig): void {
   if (problem) throw new Error(`BlueGreenService: deploy.${problem.field} ${problem.message}`);
 }
 
-/** Creates the VPC, or imports the one the config names in full (no look-up, so synth stays offline). */
+/**
+ * Imports the VPC the config names in full (no look-up, so synth stays offline), or creates one of
+ * the service's own in the construct.
+ */
 function createOrImportVpc(scope: Construct, deploy: DeployConfig, flowLogBucket: s3.IBucket): ec2.IVpc {
   const settings = deploy.vpc ?? { maxAzs: 2, natGateways: 1 };
   if ('vpcId' in settings) {
@@ -338,47 +354,7 @@ function createOrImportVpc(scope: Construct, deploy: DeployConfig, flowLogBucket
       privateSubnetIds: settings.privateSubnetIds,
     });
   }
-  const vpc = new ec2.Vpc(scope, 'Vpc', {
-    maxAzs: settings.maxAzs,
-    natGateways: settings.natGateways,
-    subnetConfiguration: [
-      { name: 'Public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 },
-      settings.natGateways > 0
-        ? { name: 'Private', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS, cidrMask: 22 }
-        : { name: 'Isolated', subnetType: ec2.SubnetType.PRIVATE_ISOLATED, cidrMask: 22 },
-    ],
-  });
-  const flowLogPrefix = 'vpc-flow-logs';
-  vpc.addFlowLog('FlowLogs', {
-    destination: ec2.FlowLogDestination.toS3(flowLogBucket, `${flowLogPrefix}/`),
-    trafficType: ec2.FlowLogTrafficType.REJECT,
-  });
-  // What the log delivery service would otherwise add to the bucket policy itself, where the next
-  // stack update would remove it again (CDK adds it only under a feature flag this app does not set).
-  const fromThisAccountsLogs = {
-    StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
-    ArnLike: { 'aws:SourceArn': `arn:${Aws.PARTITION}:logs:${Aws.REGION}:${Aws.ACCOUNT_ID}:*` },
-  };
-  flowLogBucket.addToResourcePolicy(
-    new iam.PolicyStatement({
-      actions: ['s3:PutObject'],
-      principals: [new iam.ServicePrincipal('delivery.logs.amazonaws.com')],
-      resources: [flowLogBucket.arnForObjects(`${flowLogPrefix}/AWSLogs/${Aws.ACCOUNT_ID}/*`)],
-      conditions: {
-        ...fromThisAccountsLogs,
-        StringEquals: { ...fromThisAccountsLogs.StringEquals, 's3:x-amz-acl': 'bucket-owner-full-control' },
-      },
-    }),
-  );
-  flowLogBucket.addToResourcePolicy(
-    new iam.PolicyStatement({
-      actions: ['s3:GetBucketAcl', 's3:ListBucket'],
-      principals: [new iam.ServicePrincipal('delivery.logs.amazonaws.com')],
-      resources: [flowLogBucket.bucketArn],
-      conditions: fromThisAccountsLogs,
-    }),
-  );
-  return vpc;
+  return createServiceVpc(scope, settings, flowLogBucket);
 }
 
 function testListenerPeers(vpc: ec2.IVpc, deploy: DeployConfig): ec2.IPeer[] {
