@@ -509,16 +509,6 @@ const EnvironmentsSchema = z
         seen.set(environment.name, index);
       }
     });
-    environments.forEach((environment, index) => {
-      if (environment.region !== undefined) {
-        ctx.addIssue({
-          code: 'custom',
-          path: [index, 'region'],
-          message:
-            "another region per environment is not built yet (the pipeline's replication bucket there is still open); leave region out to deploy in the installation's region",
-        });
-      }
-    });
     if (environments[0]?.approval === true) {
       ctx.addIssue({
         code: 'custom',
