@@ -470,7 +470,9 @@ const EnvironmentSchema = z.strictObject({
     })
     .describe('Names the stage, the service stack and the templates in the deploy artifact'),
   account: accountId.optional().describe("Target AWS account. Default: the installation's"),
-  region: region.optional().describe("Target region. Default: the installation's"),
+  region: region
+    .optional()
+    .describe("Target region; another region needs the installation's env. Default: the installation's"),
   approval: z
     .boolean()
     .optional()
