@@ -16,7 +16,8 @@ export interface PipelineRegionStackProps extends StackProps {
 
 /**
  * A deploy pipeline's artifact store in another region, in the pipeline's account: CodePipeline
- * needs one in every region where an action of the pipeline runs, and copies the artifact there
+ * needs one in every region where an action of the pipeline runs, "in the same AWS Region as the
+ * cross-Region action and in the same account as your pipeline", and copies the artifact there
  * before that region's deploy action reads it ("Add a cross-Region action in CodePipeline",
  * https://docs.aws.amazon.com/codepipeline/latest/userguide/actions-create-cross-region.html).
  * Our own stack rather than CDK's generated support stack, so that the store is logged, TLS-only and

@@ -28,7 +28,10 @@ type ArtifactStores = {
   Region: string;
   ArtifactStore: { Location: unknown; EncryptionKey?: { Id: unknown; Type: string } };
 }[];
-type Stage = { Name: string; Actions: { Name: string; Region?: string; RoleArn?: unknown }[] };
+type Stage = {
+  Name: string;
+  Actions: { Name: string; Region?: string; RoleArn?: unknown; Configuration?: Record<string, unknown> }[];
+};
 
 function resources(template: TemplateJson, type: string): [string, Resource][] {
   return Object.entries(template.Resources ?? {}).filter(([, r]) => r.Type === type);
@@ -188,6 +191,13 @@ describe('production in another region of the pipeline’s account (staging here
     );
     expect(action?.Region).toBe(AWAY);
     expect(action?.RoleArn).toEqual(pipelineStack.resolve(role.roleArn));
+    // Names written as text: a reference to the other region's stack could not be resolved.
+    expect(action?.Configuration).toEqual(
+      expect.objectContaining({
+        ApplicationName: expect.stringMatching(/^pushline-service-shop-api/),
+        DeploymentGroupName: expect.stringMatching(/^pushline-service-shop-api/),
+      }),
+    );
     expect(staging.pipelineDeployRole).toBeUndefined();
     expect(
       pipeline.Stages.find((s) => s.Name === 'Deploy-staging')?.Actions.find((a) => a.Name === 'BlueGreen')

@@ -249,7 +249,8 @@ export class DeployPipeline extends Construct {
     artifactStore: s3.IBucket,
     topic: sns.ITopic | undefined,
   ): iam.IRole {
-    const role = target.role ?? this.createDeployRole(target, this.artifactStoreOf(target, artifactStore));
+    const store = this.artifactStoreOf(target, artifactStore);
+    const role = target.role ?? this.createDeployRole(target, store);
     const files = deployTemplateFiles(target.name);
     const deploy = new actions.CodeDeployEcsDeployAction({
       actionName: 'BlueGreen',
