@@ -2,7 +2,8 @@ import { Stack, type StackProps } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
-import { createArtifactStore, type RegionalArtifactStore } from './constructs/deploy-pipeline';
+import { createArtifactStore } from './constructs/artifact-store';
+import type { RegionalArtifactStore } from './constructs/deploy-pipeline';
 import { createLogBucket } from './constructs/log-bucket';
 
 export interface PipelineRegionStackProps extends StackProps {

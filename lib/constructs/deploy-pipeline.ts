@@ -1,4 +1,4 @@
-import { ArnFormat, Duration, PhysicalName, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Stack, Validations } from 'aws-cdk-lib';
 import type * as codedeploy from 'aws-cdk-lib/aws-codedeploy';
 import * as codepipeline from 'aws-cdk-lib/aws-codepipeline';
 import * as actions from 'aws-cdk-lib/aws-codepipeline-actions';
@@ -10,6 +10,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { IMAGE_PLACEHOLDER_NAME } from '../deploy-templates';
+import { createArtifactStore } from './artifact-store';
 
 /** One service the pipeline deploys to, in its own stage. */
 export interface DeployTarget {
@@ -49,54 +50,6 @@ export interface RegionalArtifactStore {
    * @default S3-managed encryption
    */
   readonly keyAliasName?: string;
-}
-
-export interface ArtifactStoreOptions {
-  /**
-   * Encrypt with a customer-managed KMS key, which deploy roles in other accounts can be granted
-   * (CodePipeline requires one for a cross-account action).
-   * @default S3-managed encryption
-   */
-  readonly customerManagedKey?: boolean;
-  /**
-   * Name the key by an alias, so that a pipeline in another region can name the key (CloudFormation
-   * cannot export a key's ARN across regions). Only with `customerManagedKey`.
-   * @default no alias
-   */
-  readonly keyAliasName?: string;
-  /** Bucket for the S3 access logs of the store. */
-  readonly accessLogsBucket: s3.IBucket;
-}
-
-/**
- * A bucket CodePipeline keeps its artifacts in: copies of the deploy artifact, expiring
- * after 30 days, private, TLS only, logged. Its name is generated only if a stack elsewhere (another
- * account or region) names it.
- */
-export function createArtifactStore(scope: Construct, id: string, options: ArtifactStoreOptions): s3.Bucket {
-  const key = options.customerManagedKey
-    ? new kms.Key(scope, `${id}Key`, {
-        description: 'Encrypts the deploy artifacts that deploy roles in other accounts read',
-        enableKeyRotation: true,
-        pendingWindow: Duration.days(7),
-      })
-    : undefined;
-  const alias =
-    key && options.keyAliasName !== undefined
-      ? new kms.Alias(scope, `${id}KeyAlias`, { aliasName: options.keyAliasName, targetKey: key })
-      : undefined;
-  return new s3.Bucket(scope, id, {
-    ...(key ? { encryptionKey: alias ?? key } : { encryption: s3.BucketEncryption.S3_MANAGED }),
-    bucketName: PhysicalName.GENERATE_IF_NEEDED,
-    blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-    enforceSSL: true,
-    objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-    serverAccessLogsBucket: options.accessLogsBucket,
-    serverAccessLogsPrefix: 'pipeline-artifact-store/',
-    removalPolicy: RemovalPolicy.RETAIN,
-    // Copies of deploy artifacts; the build's originals stay versioned in the artifact bucket.
-    lifecycleRules: [{ expiration: Duration.days(30) }],
-  });
 }
 
 /** The artifact files CodePipeline reads for one target. */
@@ -313,6 +266,8 @@ export class DeployPipeline extends Construct {
         }),
       );
     }
+    // CDK's own grants on this imported key name the alias ARN, by which KMS authorizes nothing; the
+    // statement above is the one that lets the pipeline role use the key.
     return s3.Bucket.fromBucketAttributes(this, id, {
       bucketName: store.bucketName,
       region,
