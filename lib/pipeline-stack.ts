@@ -3,7 +3,7 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import type { RepositoryConfig } from './config/schema';
-import { DeployPipeline, pascalCase } from './constructs/deploy-pipeline';
+import { DeployPipeline, pascalCase, type RegionalArtifactStore } from './constructs/deploy-pipeline';
 import { createLogBucket } from './constructs/log-bucket';
 import { artifactKey } from './resource-names';
 import { notificationTopic, type ServiceStack } from './service-stack';
@@ -15,6 +15,11 @@ export interface PipelineStackProps extends StackProps {
   readonly artifactBucket: s3.IBucket;
   /** One service stack per environment, in the order the image goes through them. */
   readonly services: readonly ServiceStack[];
+  /**
+   * The artifact store of each other region a service runs in, by region.
+   * @default none: every service is in this stack's region
+   */
+  readonly regionalArtifactStores?: Readonly<Record<string, RegionalArtifactStore>>;
 }
 
 /**
@@ -44,11 +49,12 @@ export class PipelineStack extends Stack {
         receives: 'the access logs of the deploy pipeline’s artifact store',
       }),
       notificationTopic: this.notifications,
+      crossRegionArtifactStores: props.regionalArtifactStores,
     });
-    // The build reads its templates from SSM in this account; services elsewhere publish them here.
+    // The build reads its templates from SSM in this account and region; services elsewhere publish them here.
     for (const service of props.services) {
       this.addStackDependency(service, 'the pipeline deploys to the service and assumes its deploy role');
-      if (service.crossAccount) {
+      if (service.deployTemplatesElsewhere) {
         service.publishDeployTemplates(this, pascalCase(service.deployEnvironment.name ?? ''));
       }
     }

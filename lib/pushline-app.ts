@@ -6,12 +6,20 @@ import {
   type DeployEnvironment,
   deployEnvironments,
   type PipelineConfig,
+  type RepositoryConfig,
 } from './config/schema';
 import type { ServiceNetwork } from './constructs/service-network';
 import { NetworkStack } from './network-stack';
+import { PipelineRegionStack } from './pipeline-region-stack';
 import { PipelineStack } from './pipeline-stack';
 import { RepositoryStack } from './repository-stack';
-import { networkStackName, pipelineStackName, repositoryStackName, serviceStackName } from './resource-names';
+import {
+  networkStackName,
+  pipelineRegionStackName,
+  pipelineStackName,
+  repositoryStackName,
+  serviceStackName,
+} from './resource-names';
 import { ServiceStack } from './service-stack';
 import { SharedStack } from './shared-stack';
 
@@ -118,19 +126,28 @@ export function createPushlineStacks(
         network: networkFor(target, deployEnvironment.deploy.vpc),
         deployEnvironment,
         pipelineAccount: env?.account,
+        pipelineRegion: env?.region,
         description: `pushline: ECS service of ${repository.name} in ${deployEnvironment.name}`,
       });
     });
     services.push(...environmentStacks);
-    pipelines.push(
-      new PipelineStack(app, pipelineStackName(config.name, repository), {
-        env,
-        repository,
-        artifactBucket: shared.artifacts.bucket,
-        services: environmentStacks,
-        description: `pushline: deploy pipeline of ${repository.name} through ${environmentStacks.map((s) => s.deployEnvironment.name).join(', ')}`,
-      }),
-    );
+    const regionStacks = env
+      ? pipelineRegionStacks(app, config.name, repository, env, environmentStacks)
+      : [];
+    const pipeline = new PipelineStack(app, pipelineStackName(config.name, repository), {
+      env,
+      repository,
+      artifactBucket: shared.artifacts.bucket,
+      services: environmentStacks,
+      regionalArtifactStores: Object.fromEntries(
+        regionStacks.map((stack) => [stack.region, stack.regionalArtifactStore]),
+      ),
+      description: `pushline: deploy pipeline of ${repository.name} through ${environmentStacks.map((s) => s.deployEnvironment.name).join(', ')}`,
+    });
+    for (const stack of regionStacks) {
+      pipeline.addStackDependency(stack, 'the pipeline copies artifacts into its store in that region');
+    }
+    pipelines.push(pipeline);
   });
   Tags.of(app).add('pushline:installation', config.name);
   if (options.nag ?? true) Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { verbose: true }));
@@ -147,4 +164,33 @@ function environmentEnv(
     account: environment.account ?? installation?.account,
     region: environment.region ?? installation?.region,
   };
+}
+
+/**
+ * One artifact store per other region the repository's services run in, in the pipeline's account.
+ * Each deploys after that region's services: its bucket and key policies name their deploy roles.
+ */
+function pipelineRegionStacks(
+  app: App,
+  prefix: string,
+  repository: RepositoryConfig,
+  installation: { account: string; region: string },
+  services: readonly ServiceStack[],
+): PipelineRegionStack[] {
+  const stacks: PipelineRegionStack[] = [];
+  for (const region of new Set(services.map((s) => s.region))) {
+    if (region === installation.region) continue;
+    const here = services.filter((s) => s.region === region);
+    const stack = new PipelineRegionStack(app, pipelineRegionStackName(prefix, repository, region), {
+      env: { account: installation.account, region },
+      crossAccount: here.some((s) => s.crossAccount),
+      description: `pushline: artifact store in ${region} of the deploy pipeline of ${repository.name}`,
+    });
+    for (const service of here) {
+      if (service.pipelineDeployRole) stack.grantRead(service.pipelineDeployRole);
+      stack.addStackDependency(service, 'its policies name the service’s deploy role');
+    }
+    stacks.push(stack);
+  }
+  return stacks;
 }

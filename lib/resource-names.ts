@@ -51,6 +51,18 @@ export function networkStackName(
   return parts.join('-');
 }
 
+/**
+ * The stack that holds a deploy pipeline's artifact store in another region (in the pipeline's
+ * account), where an environment of the repository runs.
+ */
+export function pipelineRegionStackName(
+  prefix: string,
+  repo: Pick<RepositoryConfig, 'name'>,
+  region: string,
+): string {
+  return `${pipelineStackName(prefix, repo)}-${region}`;
+}
+
 /** The stable key of a repository's deploy artifact in the artifact bucket. */
 export function artifactKey(repo: Pick<RepositoryConfig, 'name'>): string {
   return `artifacts/${projectSuffix(repo.name)}/deploy.zip`;

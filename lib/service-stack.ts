@@ -58,6 +58,12 @@ export interface ServiceStackProps extends StackProps {
    * @default a VPC of the service's own in this stack, shaped by `deploy.vpc`
    */
   readonly network?: ServiceNetwork;
+  /**
+   * The region of the pipeline that deploys this environment. When it is another region, the
+   * pipeline's stack publishes the deploy templates (the build reads parameters of its own region).
+   * @default this stack's region
+   */
+  readonly pipelineRegion?: string;
 }
 
 /**
@@ -79,13 +85,18 @@ export class ServiceStack extends Stack {
   /** The templates the build reads; in the pipeline's stack when this stack is in another account. */
   public readonly taskDefinitionTemplate?: ssm.StringParameter;
   public readonly appSpecTemplate?: ssm.StringParameter;
-  /** The role the pipeline's deploy action assumes, when the pipeline runs in another account. */
-  public readonly crossAccountDeployRole?: iam.Role;
+  /**
+   * The role the pipeline's deploy action assumes, when the pipeline runs in another account or
+   * region (CodePipeline then reads the artifact from its store in this region as this role).
+   */
+  public readonly pipelineDeployRole?: iam.Role;
+  private readonly pipelineAccount?: string;
   private readonly config: PipelineConfig;
   private readonly repository: RepositoryConfig;
   private readonly zoneCount: number;
   /** Where the validation hook reaches the internet-facing test listener from. */
   private readonly egressIps: readonly string[];
+  private readonly pipelineRegion?: string;
 
   constructor(scope: Construct, id: string, props: ServiceStackProps) {
     super(scope, id, props);
@@ -97,6 +108,8 @@ export class ServiceStack extends Stack {
     }
     this.config = config;
     this.repository = repository;
+    this.pipelineRegion = props.pipelineRegion;
+    this.pipelineAccount = props.pipelineAccount;
     this.deployEnvironment = props.deployEnvironment ?? { approval: false, deploy: repository.deploy };
     const { deploy, name: environmentName } = this.deployEnvironment;
     this.zoneCount = deploy.vpc !== undefined && 'maxAzs' in deploy.vpc ? deploy.vpc.maxAzs : 2;
@@ -111,8 +124,8 @@ export class ServiceStack extends Stack {
     });
     this.egressIps = props.network?.egressIps ?? natPublicIps(this.service.vpc);
 
-    if (props.pipelineAccount !== undefined && props.pipelineAccount !== this.account) {
-      this.crossAccountDeployRole = this.createCrossAccountDeployRole(props.pipelineAccount);
+    if (props.pipelineAccount !== undefined && (this.crossAccount || this.crossRegion)) {
+      this.pipelineDeployRole = this.createPipelineDeployRole(props.pipelineAccount);
     }
 
     const scheme = deploy.certificateArn ? 'https' : 'http';
@@ -130,7 +143,7 @@ export class ServiceStack extends Stack {
       });
     }
 
-    if (!this.crossAccount) {
+    if (!this.deployTemplatesElsewhere) {
       const published = this.publishDeployTemplates(this, '');
       this.taskDefinitionTemplate = published.taskdef;
       this.appSpecTemplate = published.appspec;
@@ -189,13 +202,26 @@ export class ServiceStack extends Stack {
 
   /** True when the pipeline that deploys this service runs in another account. */
   public get crossAccount(): boolean {
-    return this.crossAccountDeployRole !== undefined;
+    return this.pipelineAccount !== undefined && this.pipelineAccount !== this.account;
+  }
+
+  /** True when the pipeline that deploys this service runs in another region. */
+  public get crossRegion(): boolean {
+    return this.pipelineRegion !== undefined && this.pipelineRegion !== this.region;
+  }
+
+  /**
+   * True when the build cannot read this stack's parameters (it reads those of its own account and
+   * region only), so the pipeline's stack publishes this service's deploy templates.
+   */
+  public get deployTemplatesElsewhere(): boolean {
+    return this.crossAccount || this.crossRegion;
   }
 
   /**
    * Writes the `taskdef` and `appspec` templates the build copies into the artifact, as SSM
    * parameters in `scope`'s stack: this one, or the pipeline's when this stack is in another account
-   * (the build reads parameters of its own account only).
+   * or region (the build reads parameters of its own account and region only).
    */
   public publishDeployTemplates(
     scope: Construct,
@@ -227,17 +253,22 @@ export class ServiceStack extends Stack {
   }
 
   /**
-   * The role a pipeline in `pipelineAccount` assumes to deploy here: the deploy permissions on this
-   * service, and reading the pipeline's artifact store, which lives in the pipeline account (its
-   * bucket and key policies name this role; without them the wildcard below reaches nothing).
+   * The role a pipeline in `pipelineAccount` (another account, or this account in another region)
+   * assumes to deploy here: the deploy permissions on this service. From another account it also
+   * reads the pipeline's artifact store, which lives in the pipeline account (its bucket and key
+   * policies name this role; without them the wildcard below reaches nothing); in this account the
+   * store's bucket policy alone lets it read.
    */
-  private createCrossAccountDeployRole(pipelineAccount: string): iam.Role {
+  private createPipelineDeployRole(pipelineAccount: string): iam.Role {
     const role = new iam.Role(this, 'PipelineDeployRole', {
       roleName: PhysicalName.GENERATE_IF_NEEDED,
       assumedBy: new iam.AccountPrincipal(pipelineAccount),
-      description: `The deploy pipeline in account ${pipelineAccount} deploys this service as this role`,
+      description: this.crossAccount
+        ? `The deploy pipeline in account ${pipelineAccount} deploys this service as this role`
+        : `The deploy pipeline in region ${this.pipelineRegion} deploys this service as this role`,
     });
     grantDeploy(role, this.service.deploymentGroup, [this.service.executionRole, this.service.taskRole]);
+    if (!this.crossAccount) return role;
     const inPipelineAccount = { StringEquals: { 'aws:ResourceAccount': pipelineAccount } };
     role.addToPolicy(
       new iam.PolicyStatement({
@@ -273,7 +304,7 @@ export class ServiceStack extends Stack {
       deploymentGroup: this.service.deploymentGroup,
       taskRoles: [this.service.executionRole, this.service.taskRole],
       approval: this.deployEnvironment.approval,
-      role: this.crossAccountDeployRole,
+      role: this.pipelineDeployRole,
     };
   }
   /** The first `deploy.vpc.maxAzs` zones of the region, resolved by CloudFormation (`zonesResolvedAtDeploy`). */

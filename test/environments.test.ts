@@ -304,7 +304,7 @@ describe('production in another account (staging here, approval, validation)', (
   const THIRD_ACCOUNT = '777788889999';
   const pipelineTemplate = Template.fromStack(pipelineStack).toJSON() as TemplateJson;
   const productionTemplate = Template.fromStack(production).toJSON() as TemplateJson;
-  const deployRoleArn: unknown = pipelineStack.resolve(production.crossAccountDeployRole?.roleArn);
+  const deployRoleArn: unknown = pipelineStack.resolve(production.pipelineDeployRole?.roleArn);
 
   test('WHEN synthesized with cdk-nag THEN no rule fails in the service and pipeline stacks', () => {
     const ours = [...nagged.stacks.services, ...nagged.stacks.pipelines].map((s) => `${s.stackName}/`);
@@ -319,7 +319,7 @@ describe('production in another account (staging here, approval, validation)', (
       TARGET_ACCOUNT,
       PIPELINE_ACCOUNT,
     ]);
-    expect(staging.crossAccountDeployRole).toBeUndefined();
+    expect(staging.pipelineDeployRole).toBeUndefined();
     expect(JSON.stringify(deployRoleArn)).toContain(`:iam::${TARGET_ACCOUNT}:role/`);
     Template.fromStack(production).hasResourceProperties('AWS::IAM::Role', {
       AssumeRolePolicyDocument: {
@@ -410,10 +410,7 @@ describe('production in another account (staging here, approval, validation)', (
       arn: `arn:aws:s3:::${String(store).toLowerCase()}/DeployArtifact/abc`,
       account: PIPELINE_ACCOUNT,
     };
-    const roleArn = resolveIntrinsics(
-      pipelineStack.resolve(production.crossAccountDeployRole?.roleArn),
-      target,
-    );
+    const roleArn = resolveIntrinsics(pipelineStack.resolve(production.pipelineDeployRole?.roleArn), target);
 
     expect(
       await simulate(resourcePolicy, {
@@ -436,7 +433,7 @@ describe('production in another account (staging here, approval, validation)', (
 
   test('THEN, evaluated as IAM would, production’s deploy role may start deployments of production’s deployment group and of no other', async () => {
     const target = simulationTarget(productionTemplate, TARGET_ACCOUNT);
-    const role = production.crossAccountDeployRole;
+    const role = production.pipelineDeployRole;
     if (!role) throw new Error('no deploy role');
     const policy = Object.values(productionTemplate.Resources ?? {}).find(
       (r) =>

@@ -1,7 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
-import { pipelineStackName, repositoryStackName, serviceStackName } from '../resource-names';
+import {
+  pipelineRegionStackName,
+  pipelineStackName,
+  repositoryStackName,
+  serviceStackName,
+} from '../resource-names';
 import {
   NOT_AN_ENVIRONMENT_SETTING,
   type PipelineConfig,
@@ -144,24 +149,33 @@ function stackNamesOf(prefix: string, name: string, repo: unknown): string[] {
   for (const environment of environments) {
     const environmentName = valueAt(environment, ['name']);
     if (typeof environmentName === 'string') names.push(serviceStackName(prefix, { name }, environmentName));
+    const region = valueAt(environment, ['region']);
+    if (typeof region === 'string') names.push(pipelineRegionStackName(prefix, { name }, region));
   }
   return names;
 }
 
 /**
  * CodePipeline deploys to another account only from a pipeline whose own account is known at
- * synth, so an environment's `account` needs the installation's `env`.
+ * synth, so an environment's `account` needs the installation's `env`. Likewise its `region`: the
+ * pipeline keeps an artifact store in every region an action runs in, made (and named) at synth in
+ * its own account, and CDK tells another region from the pipeline's only when that is known.
  */
 function environmentAccountsWithoutEnv(config: PipelineConfig): string[] {
   if (config.env !== undefined) return [];
   return config.repositories.flatMap((repository, r) =>
-    (repository.deploy?.environments ?? []).flatMap((environment, e) =>
-      environment.account === undefined
+    (repository.deploy?.environments ?? []).flatMap((environment, e) => [
+      ...(environment.account === undefined
         ? []
         : [
             `repositories[${r}].deploy.environments[${e}].account: an environment in another account needs env.account and env.region of the installation (the account its pipeline runs in) (got ${show(environment.account)})`,
-          ],
-    ),
+          ]),
+      ...(environment.region === undefined
+        ? []
+        : [
+            `repositories[${r}].deploy.environments[${e}].region: an environment in another region needs env.account and env.region of the installation: the pipeline keeps an artifact store in every region it deploys to, made in its own account and region, which must be known at synth (got ${show(environment.region)})`,
+          ]),
+    ]),
   );
 }
 

@@ -474,7 +474,9 @@ const EnvironmentSchema = z.strictObject({
     })
     .describe('Names the stage, the service stack and the templates in the deploy artifact'),
   account: accountId.optional().describe("Target AWS account. Default: the installation's"),
-  region: region.optional().describe("Target region. Default: the installation's"),
+  region: region
+    .optional()
+    .describe("Target region; another region needs the installation's env. Default: the installation's"),
   approval: z
     .boolean()
     .optional()
@@ -511,16 +513,6 @@ const EnvironmentsSchema = z
         });
       } else {
         seen.set(environment.name, index);
-      }
-    });
-    environments.forEach((environment, index) => {
-      if (environment.region !== undefined) {
-        ctx.addIssue({
-          code: 'custom',
-          path: [index, 'region'],
-          message:
-            "another region per environment is not built yet (the pipeline's replication bucket there is still open); leave region out to deploy in the installation's region",
-        });
       }
     });
     if (environments[0]?.approval === true) {

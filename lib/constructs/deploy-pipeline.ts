@@ -1,4 +1,4 @@
-import { Duration, PhysicalName, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Stack, Validations } from 'aws-cdk-lib';
 import type * as codedeploy from 'aws-cdk-lib/aws-codedeploy';
 import * as codepipeline from 'aws-cdk-lib/aws-codepipeline';
 import * as actions from 'aws-cdk-lib/aws-codepipeline-actions';
@@ -10,6 +10,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import { IMAGE_PLACEHOLDER_NAME } from '../deploy-templates';
+import { createArtifactStore } from './artifact-store';
 
 /** One service the pipeline deploys to, in its own stage. */
 export interface DeployTarget {
@@ -36,6 +37,21 @@ export interface DeployTarget {
   readonly role?: iam.IRole;
 }
 
+/**
+ * A deploy pipeline's artifact store in another region of the pipeline's account, by name:
+ * CloudFormation references do not cross regions.
+ */
+export interface RegionalArtifactStore {
+  /** The bucket's name. */
+  readonly bucketName: string;
+  /**
+   * The alias (`alias/…`) of the customer-managed key that encrypts the bucket, which deploy roles
+   * in other accounts need.
+   * @default S3-managed encryption
+   */
+  readonly keyAliasName?: string;
+}
+
 /** The artifact files CodePipeline reads for one target. */
 export function deployTemplateFiles(targetName: string | undefined): { taskdef: string; appspec: string } {
   return targetName === undefined
@@ -57,6 +73,13 @@ export interface DeployPipelineProps {
    * @default no notifications
    */
   readonly notificationTopic?: sns.ITopic;
+  /**
+   * The artifact store of each other region a target runs in, by region: CodePipeline copies the
+   * artifact there before the region's deploy action reads it. Each lives in the pipeline's account;
+   * its bucket policy (and key policy) let that region's deploy roles read.
+   * @default none: every target is in the pipeline's region
+   */
+  readonly crossRegionArtifactStores?: Readonly<Record<string, RegionalArtifactStore>>;
 }
 
 /**
@@ -74,43 +97,49 @@ export class DeployPipeline extends Construct {
   public readonly deployRole: iam.IRole;
   /** The role of each target's Blue/Green deploy action, in target order. */
   public readonly deployRoles: readonly iam.IRole[];
+  private readonly crossRegionArtifactStores: Readonly<Record<string, s3.IBucket>>;
+  private readonly pipelineKeyGrants: iam.PolicyStatement[] = [];
 
   constructor(scope: Construct, id: string, props: DeployPipelineProps) {
     super(scope, id);
     validateTargets(props.targets);
+    this.crossRegionArtifactStores = Object.fromEntries(
+      Object.entries(props.crossRegionArtifactStores ?? {}).map(([region, store]) => [
+        region,
+        this.importArtifactStore(region, store),
+      ]),
+    );
 
     // A deploy action in another account reads the artifacts; CodePipeline requires a KMS key then.
+    // One in another region reads the store there.
     const crossAccount = props.targets.some(
-      (t) => t.role !== undefined && Stack.of(t.role).account !== Stack.of(this).account,
+      (t) =>
+        t.role !== undefined &&
+        !sameAccount(t.role, this) &&
+        Stack.of(t.deploymentGroup).region === Stack.of(this).region,
     );
-    const artifactStore = new s3.Bucket(this, 'ArtifactStore', {
-      ...(crossAccount
-        ? {
-            encryptionKey: new kms.Key(this, 'ArtifactStoreKey', {
-              description: 'Encrypts the deploy artifacts that deploy roles in other accounts read',
-              enableKeyRotation: true,
-              pendingWindow: Duration.days(7),
-            }),
-            bucketName: PhysicalName.GENERATE_IF_NEEDED,
-          }
-        : { encryption: s3.BucketEncryption.S3_MANAGED }),
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      enforceSSL: true,
-      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      serverAccessLogsBucket: props.accessLogsBucket,
-      serverAccessLogsPrefix: 'pipeline-artifact-store/',
-      removalPolicy: RemovalPolicy.RETAIN,
-      // Copies of deploy artifacts; the build's originals stay versioned in the artifact bucket.
-      lifecycleRules: [{ expiration: Duration.days(30) }],
+    const artifactStore = createArtifactStore(this, 'ArtifactStore', {
+      customerManagedKey: crossAccount,
+      accessLogsBucket: props.accessLogsBucket,
     });
 
     this.pipeline = new codepipeline.Pipeline(this, 'Pipeline', {
       pipelineType: codepipeline.PipelineType.V2,
       executionMode: codepipeline.ExecutionMode.SUPERSEDED,
-      artifactBucket: artifactStore,
+      // CDK takes the home store either as the artifact bucket or, with stores elsewhere, among them.
+      ...(Object.keys(this.crossRegionArtifactStores).length === 0
+        ? { artifactBucket: artifactStore }
+        : {
+            crossRegionReplicationBuckets: {
+              ...this.crossRegionArtifactStores,
+              [Stack.of(this).region]: artifactStore,
+            },
+          }),
       crossAccountKeys: false,
       restartExecutionOnUpdate: false,
     });
+
+    for (const statement of this.pipelineKeyGrants) this.pipeline.addToRolePolicy(statement);
 
     const artifact = new codepipeline.Artifact('DeployArtifact');
     this.pipeline.addStage({
@@ -146,18 +175,23 @@ export class DeployPipeline extends Construct {
     });
 
     if (props.notificationTopic) {
-      // CodeDeploy's events stay on the event bus of the target's account: only same-account
-      // deployments can be watched from here.
+      // CodeDeploy's events stay on the event bus of the target's account and region: only
+      // deployments here can be watched from here. A failed deployment elsewhere still fails its
+      // deploy action, and so the pipeline run, which is announced.
       this.notifyFailures(
         props.notificationTopic,
         props.targets
           .map((t) => t.deploymentGroup)
-          .filter((group) => group.env.account === Stack.of(this).account),
+          .filter(
+            (group) =>
+              group.env.account === Stack.of(this).account && group.env.region === Stack.of(this).region,
+          ),
       );
     }
     acknowledgeArtifactStoreGrants(
       [this.pipeline, ...this.deployRoles.filter((role) => role.node.scope === this)],
       artifactStore,
+      Object.entries(props.crossRegionArtifactStores ?? {}).map(([region, store]) => ({ region, ...store })),
     );
   }
 
@@ -168,7 +202,8 @@ export class DeployPipeline extends Construct {
     artifactStore: s3.IBucket,
     topic: sns.ITopic | undefined,
   ): iam.IRole {
-    const role = target.role ?? this.createDeployRole(target, artifactStore);
+    const store = this.artifactStoreOf(target, artifactStore);
+    const role = target.role ?? this.createDeployRole(target, store);
     const files = deployTemplateFiles(target.name);
     const deploy = new actions.CodeDeployEcsDeployAction({
       actionName: 'BlueGreen',
@@ -201,6 +236,57 @@ export class DeployPipeline extends Construct {
       });
     }
     return role;
+  }
+
+  /**
+   * A store in another region as CodePipeline takes it. The pipeline role copies artifacts into it
+   * under the key's alias: KMS authorizes by key, and a key's ARN cannot be exported across regions,
+   * so the grant names every key of that region and account, narrowed by `kms:ResourceAliases` to
+   * the store's own ("Use aliases to control access to KMS keys",
+   * https://docs.aws.amazon.com/kms/latest/developerguide/alias-authorization.html).
+   */
+  private importArtifactStore(region: string, store: RegionalArtifactStore): s3.IBucket {
+    const stack = Stack.of(this);
+    const id = `ArtifactStore${pascalCase(region)}`;
+    const keyArn =
+      store.keyAliasName === undefined
+        ? undefined
+        : stack.formatArn({
+            service: 'kms',
+            region,
+            resource: store.keyAliasName,
+            arnFormat: ArnFormat.NO_RESOURCE_NAME,
+          });
+    if (store.keyAliasName !== undefined) {
+      this.pipelineKeyGrants.push(
+        new iam.PolicyStatement({
+          actions: ['kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKey'],
+          resources: [stack.formatArn({ service: 'kms', region, resource: 'key', resourceName: '*' })],
+          conditions: { 'ForAnyValue:StringEquals': { 'kms:ResourceAliases': store.keyAliasName } },
+        }),
+      );
+    }
+    // CDK's own grants on this imported key name the alias ARN, by which KMS authorizes nothing; the
+    // statement above is the one that lets the pipeline role use the key.
+    return s3.Bucket.fromBucketAttributes(this, id, {
+      bucketName: store.bucketName,
+      region,
+      account: stack.account,
+      encryptionKey: keyArn === undefined ? undefined : kms.Key.fromKeyArn(this, `${id}Key`, keyArn),
+    });
+  }
+
+  /** The store the target's deploy action reads: the pipeline's own, or the copy in the target's region. */
+  private artifactStoreOf(target: DeployTarget, home: s3.IBucket): s3.IBucket {
+    const region = Stack.of(target.deploymentGroup).region;
+    if (region === Stack.of(this).region) return home;
+    const store = this.crossRegionArtifactStores[region];
+    if (store === undefined) {
+      throw new Error(
+        `DeployPipeline: target ${target.name ?? 'the target'} is in ${region}, but crossRegionArtifactStores has no store there (got ${Object.keys(this.crossRegionArtifactStores).join(', ') || 'none'})`,
+      );
+    }
+    return store;
   }
 
   private createDeployRole(target: DeployTarget, artifactStore: s3.IBucket): iam.Role {
@@ -294,6 +380,10 @@ function validateTargets(targets: readonly DeployTarget[]): void {
   }
 }
 
+function sameAccount(a: Construct, b: Construct): boolean {
+  return Stack.of(a).account === Stack.of(b).account;
+}
+
 /** `production-eu` → `ProductionEu`: construct IDs from environment names. */
 export function pascalCase(name: string): string {
   return name
@@ -355,10 +445,13 @@ export function grantDeploy(
  * action, read for the deploy action) use S3's action groups and the bucket's object wildcard. The
  * bucket holds nothing but this pipeline's artifacts, so the wildcards reach no further.
  */
-function acknowledgeArtifactStoreGrants(scopes: readonly Construct[], artifactStore: s3.Bucket): void {
-  const bucketLogicalId = Stack.of(artifactStore).resolve(
-    (artifactStore.node.defaultChild as s3.CfnBucket).logicalId,
-  );
+function acknowledgeArtifactStoreGrants(
+  scopes: readonly Construct[],
+  artifactStore: s3.Bucket,
+  elsewhere: readonly (RegionalArtifactStore & { region: string })[],
+): void {
+  const stack = Stack.of(artifactStore);
+  const bucketLogicalId = stack.resolve((artifactStore.node.defaultChild as s3.CfnBucket).logicalId);
   const reason =
     "CodePipeline's grants on its own artifact store (and its key), which hold only this pipeline's artifacts.";
   const findings = [
@@ -369,7 +462,16 @@ function acknowledgeArtifactStoreGrants(scopes: readonly Construct[], artifactSt
     'Action::s3:List*',
     `Resource::<${bucketLogicalId}.Arn>/*`,
     // With a key (deploy targets in other accounts): CodePipeline's grants on that key alone.
-    ...(artifactStore.encryptionKey ? ['Action::kms:GenerateDataKey*', 'Action::kms:ReEncrypt*'] : []),
+    ...(artifactStore.encryptionKey || elsewhere.some((store) => store.keyAliasName !== undefined)
+      ? ['Action::kms:GenerateDataKey*', 'Action::kms:ReEncrypt*']
+      : []),
+    // Its stores in other regions: the bucket by name, and that region's keys under the store's alias.
+    ...elsewhere.flatMap((store) => [
+      `Resource::arn:<AWS::Partition>:s3:::${stack.resolve(store.bucketName)}/*`,
+      ...(store.keyAliasName === undefined
+        ? []
+        : [`Resource::arn:<AWS::Partition>:kms:${store.region}:${stack.account}:key/*`]),
+    ]),
   ];
   for (const scope of scopes) {
     Validations.of(scope).acknowledge(
