@@ -157,7 +157,7 @@ describe('GIVEN a mistake in fleets or build.arch WHEN the config loads THEN the
       config('fleets:\n  graviton: { baseCapacity: 1, arch: arm64 }\n', repo('api', '{ fleet: graviton }')),
     );
     expect(problems).toEqual([
-      'repositories[0].build.arch: is amd64 but fleet graviton runs arm64 instances (a project and its fleet share one environment type); set build.arch: arm64 or name an amd64 fleet (missing)',
+      'repositories[0].build.arch: builds on amd64 (the default) but fleet graviton runs arm64 instances (a project and its fleet share one environment type); set build.arch: arm64 or name an amd64 fleet (missing)',
     ]);
   });
 

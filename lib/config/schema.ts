@@ -921,7 +921,7 @@ function fleetProblems(
       ctx.addIssue({
         code: 'custom',
         path: ['repositories', index, 'build', 'arch'],
-        message: `is ${build.arch} but fleet ${build.fleet} runs ${fleet.arch} instances (a project and its fleet share one environment type); set build.arch: ${fleet.arch} or name an ${build.arch} fleet`,
+        message: `builds on ${build.arch}${build.arch === 'amd64' ? ' (the default)' : ''} but fleet ${build.fleet} runs ${fleet.arch} instances (a project and its fleet share one environment type); set build.arch: ${fleet.arch} or name an ${build.arch} fleet`,
       });
     }
   });

@@ -52,9 +52,10 @@ export interface ImageBuildProjectProps {
 }
 
 /**
- * CodeBuild's current managed image per build host: Ubuntu standard 7.0 on x86, Amazon Linux 2023
- * standard 3.0 on Graviton (CodeBuild User Guide, "Docker images provided by CodeBuild"). Both ship
- * Docker with buildx, which is all the build script needs.
+ * CodeBuild's managed image per build host: Ubuntu standard 7.0 on x86, Amazon Linux 2023 standard
+ * 3.0 on Graviton (CDK's LinuxArmBuildImage names only Amazon Linux images). The build script
+ * uses buildx where the image has it and the classic client otherwise, and its `check` step names
+ * any tool an image lacks.
  */
 const BUILD_IMAGES: Record<RepositoryConfig['build']['arch'], codebuild.IBuildImage> = {
   amd64: codebuild.LinuxBuildImage.STANDARD_7_0,
