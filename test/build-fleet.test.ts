@@ -161,6 +161,18 @@ describe('GIVEN a mistake in fleets or build.arch WHEN the config loads THEN the
     ]);
   });
 
+  test('a computeType the fleet would override', () => {
+    const problems = problemsOf(
+      config(
+        'fleets:\n  builders: { baseCapacity: 1, computeType: large }\n',
+        repo('api', '{ fleet: builders, computeType: xlarge }'),
+      ),
+    );
+    expect(problems).toEqual([
+      'repositories[0].build.computeType: would be ignored: builds on fleet builders run on its large instances; leave computeType out or set the fleet\'s computeType (got "xlarge")',
+    ]);
+  });
+
   test('a base capacity below one or not whole', () => {
     const problems = problemsOf(
       config(

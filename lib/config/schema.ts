@@ -899,9 +899,15 @@ export const PipelineConfigSchema = PipelineConfigFields.superRefine(fleetProble
 function fleetProblems(
   config: {
     readonly env?: { readonly region: string } | undefined;
-    readonly fleets?: Readonly<Record<string, { readonly arch: BuildArch }>> | undefined;
+    readonly fleets?:
+      | Readonly<Record<string, { readonly arch: BuildArch; readonly computeType: string }>>
+      | undefined;
     readonly repositories: readonly {
-      readonly build: { readonly arch: BuildArch; readonly fleet?: string | undefined };
+      readonly build: {
+        readonly arch: BuildArch;
+        readonly computeType: string;
+        readonly fleet?: string | undefined;
+      };
     }[];
   },
   ctx: z.RefinementCtx,
@@ -924,6 +930,13 @@ function fleetProblems(
         message: `builds on ${build.arch}${build.arch === 'amd64' ? ' (the default)' : ''} but fleet ${build.fleet} runs ${fleet.arch} instances (a project and its fleet share one environment type); set build.arch: ${fleet.arch} or name an ${build.arch} fleet`,
       });
     }
+    // The default `small` cannot be told from one written out; any other size is a choice the fleet overrides.
+    if (fleet !== undefined && build.computeType !== 'small' && build.computeType !== fleet.computeType)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['repositories', index, 'build', 'computeType'],
+        message: `would be ignored: builds on fleet ${build.fleet} run on its ${fleet.computeType} instances; leave computeType out or set the fleet's computeType`,
+      });
   });
   const region = config.env?.region;
   if (region !== undefined && names.length > 0 && !(FLEET_REGIONS as readonly string[]).includes(region))
