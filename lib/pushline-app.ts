@@ -67,6 +67,7 @@ export function createPushlineStacks(
         config,
         repository,
         artifactBucket: shared.artifacts.bucket,
+        fleet: repository.build.fleet === undefined ? undefined : shared.fleets.get(repository.build.fleet),
         description: `pushline: registry and image build of ${repository.name}`,
       }),
   );

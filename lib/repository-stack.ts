@@ -1,4 +1,5 @@
 import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import type * as codebuild from 'aws-cdk-lib/aws-codebuild';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
 import type { PipelineConfig, RepositoryConfig } from './config/schema';
@@ -13,6 +14,11 @@ export interface RepositoryStackProps extends StackProps {
   readonly repository: RepositoryConfig;
   /** The shared artifact bucket the build writes deploy artifacts to. */
   readonly artifactBucket: s3.IBucket;
+  /**
+   * The shared fleet the repository's `build.fleet` names.
+   * @default on-demand builds
+   */
+  readonly fleet?: codebuild.IFleet;
 }
 
 /**
@@ -37,6 +43,7 @@ export class RepositoryStack extends Stack {
       imageRepository: this.imageRepository.repository,
       artifactBucket: props.artifactBucket,
       pullThroughCache: props.config.pullThroughCache,
+      ...(props.fleet ? { fleet: props.fleet } : {}),
     });
     new CfnOutput(this, 'SshKeySecretName', {
       value: props.repository.source.sshKeySecretName ?? this.imageBuild.sshKeySecret.secretName,

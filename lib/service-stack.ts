@@ -316,7 +316,9 @@ export class ServiceStack extends Stack {
 /** The platform the build targets decides the tasks' CPU architecture. */
 function cpuArchitecture(repository: RepositoryConfig): 'X86_64' | 'ARM64' {
   const platforms = repository.docker.platforms;
-  if (platforms === undefined || platforms.some((p) => p.startsWith('linux/amd64'))) return 'X86_64';
+  // Without platforms the image is built for the build host's own CPU.
+  if (platforms === undefined) return repository.build.arch === 'arm64' ? 'ARM64' : 'X86_64';
+  if (platforms.some((p) => p.startsWith('linux/amd64'))) return 'X86_64';
   return 'ARM64';
 }
 

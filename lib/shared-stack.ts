@@ -1,9 +1,10 @@
 import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import * as codebuild from 'aws-cdk-lib/aws-codebuild';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { expandCidrs } from './config/cidr-presets';
-import { type PipelineConfig, sourceApiUrl } from './config/schema';
+import { type FleetConfig, type PipelineConfig, sourceApiUrl } from './config/schema';
 import { sourceHost } from './config/source-host';
 import { ArtifactBucket } from './constructs/artifact-bucket';
 import { BuildReporter, REPORT_PROVIDERS, type ReporterRoute } from './constructs/build-reporter';
@@ -35,6 +36,8 @@ export class SharedStack extends Stack {
   public readonly reporter: BuildReporter;
   /** The Git hosts' API tokens the reporter uses, `{"github", "gitlab", "backlog"}`, filled by the operator. */
   public readonly providerTokens: secretsmanager.ISecret;
+  /** The reserved capacity fleets of `fleets`, by their name in the config; repositories name one in `build.fleet`. */
+  public readonly fleets: ReadonlyMap<string, codebuild.IFleet>;
 
   constructor(scope: Construct, id: string, props: SharedStackProps) {
     super(scope, id, props);
@@ -51,6 +54,9 @@ export class SharedStack extends Stack {
         rules: config.pullThroughCache,
       });
     }
+
+    // Fleets are defined once per installation and shared: a repository's project only points at one.
+    this.fleets = buildFleets(this, config);
 
     this.webhooks = new WebhookReceiver(this, 'Webhooks', {
       routes: webhookRoutes(config),
@@ -125,6 +131,42 @@ export class SharedStack extends Stack {
       });
     }
   }
+}
+
+const FLEET_COMPUTE_TYPES: Record<FleetConfig['computeType'], codebuild.FleetComputeType> = {
+  small: codebuild.FleetComputeType.SMALL,
+  medium: codebuild.FleetComputeType.MEDIUM,
+  large: codebuild.FleetComputeType.LARGE,
+  xlarge: codebuild.FleetComputeType.X_LARGE,
+  '2xlarge': codebuild.FleetComputeType.X2_LARGE,
+};
+
+/**
+ * One CodeBuild reserved capacity fleet per entry of `fleets`, named `<installation>-<name>`. The
+ * container environment types match the managed images the build projects use (ImageBuildProject);
+ * no VPC, so the fleet needs no service role (CDK creates one only for a VPC).
+ */
+function buildFleets(stack: Stack, config: PipelineConfig): Map<string, codebuild.IFleet> {
+  const fleets = new Map<string, codebuild.IFleet>();
+  for (const [name, fleet] of Object.entries(config.fleets ?? {})) {
+    fleets.set(
+      name,
+      new codebuild.Fleet(stack, `Fleet-${name}`, {
+        fleetName: `${config.name}-${name}`,
+        baseCapacity: fleet.baseCapacity,
+        computeType: FLEET_COMPUTE_TYPES[fleet.computeType],
+        environmentType:
+          fleet.arch === 'arm64'
+            ? codebuild.EnvironmentType.ARM_CONTAINER
+            : codebuild.EnvironmentType.LINUX_CONTAINER,
+        overflowBehavior:
+          fleet.overflow === 'on-demand'
+            ? codebuild.FleetOverflowBehavior.ON_DEMAND
+            : codebuild.FleetOverflowBehavior.QUEUE,
+      }),
+    );
+  }
+  return fleets;
 }
 
 /** The webhook function's routing table, derived from the config (never kept by hand). */

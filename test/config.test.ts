@@ -24,6 +24,7 @@ describe('pipeline.config.yaml', () => {
       timeoutMinutes: 30,
       concurrentBuildLimit: 2,
       logRetentionDays: 30,
+      arch: 'amd64',
     });
   });
 

@@ -32,6 +32,12 @@ function shapes(node: JsonSchemaNode): JsonSchemaNode[] {
 function resolveField(path: string): { node: JsonSchemaNode; required: boolean } | undefined {
   let found: { node: JsonSchemaNode; required: boolean } | undefined = { node: SCHEMA, required: true };
   for (const name of path.split('.').map((segment) => segment.replace(/\[\]$/, ''))) {
+    // `<name>` stands for any key of a map by name (`fleets.<name>.baseCapacity`).
+    if (name === '<name>') {
+      const entry: JsonSchemaNode | boolean | undefined = found?.node.additionalProperties;
+      found = typeof entry === 'object' ? { node: entry, required: true } : undefined;
+      continue;
+    }
     const parent: JsonSchemaNode | undefined =
       found && shapes(found.node).find((shape) => shape.properties?.[name]);
     const node: JsonSchemaNode | undefined = parent?.properties?.[name];
@@ -110,7 +116,16 @@ function fieldPaths(node: JsonSchemaNode, prefix = ''): [string, JsonSchemaNode]
     ...fieldPaths(child, `${prefix}${name}.`),
   ]);
   const items = node.items ? fieldPaths(node.items, `${prefix.replace(/\.$/, '')}[].`) : [];
-  return [...own, ...items, ...(node.anyOf ?? []).flatMap((option) => fieldPaths(option, prefix))];
+  const entries =
+    typeof node.additionalProperties === 'object'
+      ? fieldPaths(node.additionalProperties, `${prefix}<name>.`)
+      : [];
+  return [
+    ...own,
+    ...items,
+    ...entries,
+    ...(node.anyOf ?? []).flatMap((option) => fieldPaths(option, prefix)),
+  ];
 }
 
 describe('pipeline.config.schema.json', () => {

@@ -27,6 +27,36 @@ export type TrafficShift = (typeof TRAFFIC_SHIFTS)[number];
 
 export const COMPUTE_TYPES = ['small', 'medium', 'large', 'xlarge', '2xlarge'] as const;
 
+/**
+ * The CPU of the build host. CodeBuild offers every compute type above for both (CodeBuild User
+ * Guide, "Build environment compute modes and types", About environment types: ARM_CONTAINER and
+ * LINUX_CONTAINER each from BUILD_GENERAL1_SMALL to BUILD_GENERAL1_2XLARGE).
+ */
+export const BUILD_ARCHES = ['amd64', 'arm64'] as const;
+export type BuildArch = (typeof BUILD_ARCHES)[number];
+
+/** What a fleet does with builds beyond its capacity: wait for an instance, or run on demand. */
+export const FLEET_OVERFLOWS = ['queue', 'on-demand'] as const;
+
+/**
+ * Regions with reserved capacity fleets of the container environment types pushline uses
+ * (CodeBuild API Reference, CreateFleet, environmentType: LINUX_CONTAINER and ARM_CONTAINER are
+ * "available only in regions" us-east-1, us-east-2, us-west-2, eu-west-1, eu-central-1,
+ * ap-northeast-1, ap-southeast-1, ap-southeast-2, sa-east-1 and ap-south-1).
+ */
+export const FLEET_REGIONS = [
+  'us-east-1',
+  'us-east-2',
+  'us-west-2',
+  'eu-west-1',
+  'eu-central-1',
+  'ap-northeast-1',
+  'ap-southeast-1',
+  'ap-southeast-2',
+  'sa-east-1',
+  'ap-south-1',
+] as const;
+
 /** CloudWatch Logs accepts only these retention periods. */
 export const LOG_RETENTION_DAYS = [
   1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
@@ -247,6 +277,45 @@ const BuildSchema = z.strictObject({
     .default(2)
     .describe('Builds of this project that may run at once'),
   logRetentionDays: logRetentionDays.default(30).describe('Retention of the build logs, in days'),
+  arch: z
+    .enum(BUILD_ARCHES, { error: `must be ${BUILD_ARCHES.join(' or ')}` })
+    .default('amd64')
+    .describe(
+      'CPU of the build host: amd64, or arm64 for a native Graviton build of linux/arm64 images (and an ARM64 service)',
+    ),
+  fleet: z
+    .string()
+    .optional()
+    .describe(
+      'Name of a fleet under fleets: builds start on its reserved, already running instances (its computeType applies). Default: on-demand',
+    ),
+});
+
+/** CodeBuild's fleet names are 2 to 128 characters; the installation's name and "-" come first. */
+const fleetName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9-]{1,62}$/, { error: 'must be 2 to 63 lowercase letters, digits and -' });
+
+const FleetSchema = z.strictObject({
+  baseCapacity: z
+    .number()
+    .int({ error: 'must be a whole number of instances' })
+    .min(1, { error: 'must be at least 1 (CodeBuild API Reference, Fleet: baseCapacity minimum 1)' })
+    .describe('Instances kept running, and so builds that start at once; each is billed while it runs'),
+  computeType: z
+    .enum(COMPUTE_TYPES, { error: `must be one of ${COMPUTE_TYPES.join(', ')}` })
+    .default('small')
+    .describe('Size of each instance: small, medium, large, xlarge or 2xlarge'),
+  arch: z
+    .enum(BUILD_ARCHES, { error: `must be ${BUILD_ARCHES.join(' or ')}` })
+    .default('amd64')
+    .describe('CPU of the instances: amd64 or arm64; repositories on the fleet set the same build.arch'),
+  overflow: z
+    .enum(FLEET_OVERFLOWS, { error: `must be ${FLEET_OVERFLOWS.join(' or ')}` })
+    .default('queue')
+    .describe(
+      'Builds beyond baseCapacity: queue (wait for a fleet instance) or on-demand (start on on-demand capacity, billed per minute)',
+    ),
 });
 
 export const SHARE_ACTIONS = ['pull', 'push-pull'] as const;
@@ -635,6 +704,7 @@ const RepositorySchema = z
       timeoutMinutes: 30,
       concurrentBuildLimit: 2,
       logRetentionDays: 30,
+      arch: 'amd64',
     }).describe('The CodeBuild project'),
     registry: RegistrySchema.default({
       encryption: 'AES256',
@@ -659,6 +729,13 @@ const RepositorySchema = z
         path: ['source', 'apiUrl'],
         message:
           "is required for a Backlog repository outside a backlog.jp or backlog.com space (Backlog Enterprise) to report build results: give the server's URL, such as http://backlog.example.jp:8969/backlog, or set report: false",
+      });
+    const platforms = repository.docker.platforms;
+    if (repository.build.arch === 'arm64' && platforms?.every((p) => p.startsWith('linux/amd64')))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['build', 'arch'],
+        message: `is arm64 but docker.platforms is ${platforms.join(', ')}: an arm64 host would build that image under QEMU emulation, slower than an amd64 host builds it natively; leave arch out (amd64) or add linux/arm64 to docker.platforms`,
       });
   });
 
@@ -698,7 +775,7 @@ const PullThroughCacheSchema = z
     }
   });
 
-export const PipelineConfigSchema = z.strictObject({
+const PipelineConfigFields = z.strictObject({
   $schema: z.string().optional(),
   name: z
     .string()
@@ -806,11 +883,76 @@ export const PipelineConfigSchema = z.strictObject({
     })
     .default({ shared: true })
     .describe('The VPC of the services that deploy.vpc does not name by vpcId'),
+  fleets: z
+    .record(fleetName, FleetSchema)
+    .optional()
+    .describe(
+      'CodeBuild reserved capacity fleets by name, shared by the repositories whose build.fleet names them; billed per instance while they exist',
+    ),
   repositories: z
     .array(RepositorySchema)
     .min(1, { error: 'must list at least one repository' })
     .describe('The repositories to build; each gets its own stack'),
 });
+
+export const PipelineConfigSchema = PipelineConfigFields.superRefine(fleetProblems, {
+  when: (payload) => payload.issues.length === 0,
+});
+
+/**
+ * A repository's `build.fleet` must name a fleet of `fleets` with the same arch as its `build.arch`,
+ * and a fleet can only exist in a region that has reserved capacity.
+ */
+function fleetProblems(
+  config: {
+    readonly env?: { readonly region: string } | undefined;
+    readonly fleets?:
+      | Readonly<Record<string, { readonly arch: BuildArch; readonly computeType: string }>>
+      | undefined;
+    readonly repositories: readonly {
+      readonly build: {
+        readonly arch: BuildArch;
+        readonly computeType: string;
+        readonly fleet?: string | undefined;
+      };
+    }[];
+  },
+  ctx: z.RefinementCtx,
+): void {
+  const fleets = config.fleets ?? {};
+  const names = Object.keys(fleets);
+  config.repositories.forEach(({ build }, index) => {
+    if (build.fleet === undefined) return;
+    const fleet = fleets[build.fleet];
+    if (fleet === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['repositories', index, 'build', 'fleet'],
+        message: `names no fleet of fleets (${names.length > 0 ? `there are ${names.join(', ')}` : 'there is none: define it under fleets'})`,
+      });
+    } else if (fleet.arch !== build.arch) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['repositories', index, 'build', 'arch'],
+        message: `builds on ${build.arch}${build.arch === 'amd64' ? ' (the default)' : ''} but fleet ${build.fleet} runs ${fleet.arch} instances (a project and its fleet share one environment type); set build.arch: ${fleet.arch} or name an ${build.arch} fleet`,
+      });
+    }
+    // The default `small` cannot be told from one written out; any other size is a choice the fleet overrides.
+    if (fleet !== undefined && build.computeType !== 'small' && build.computeType !== fleet.computeType)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['repositories', index, 'build', 'computeType'],
+        message: `would be ignored: builds on fleet ${build.fleet} run on its ${fleet.computeType} instances; leave computeType out or set the fleet's computeType`,
+      });
+  });
+  const region = config.env?.region;
+  if (region !== undefined && names.length > 0 && !(FLEET_REGIONS as readonly string[]).includes(region))
+    ctx.addIssue({
+      code: 'custom',
+      path: ['fleets'],
+      message: `cannot be created in ${region}: CodeBuild has reserved capacity fleets only in ${FLEET_REGIONS.join(', ')}; leave fleets out there`,
+    });
+}
 
 /** What a user writes. */
 export type PipelineConfigInput = z.input<typeof PipelineConfigSchema>;
@@ -822,6 +964,7 @@ export type ShareConfig = z.output<typeof ShareSchema>;
 export type EnvironmentConfig = z.output<typeof EnvironmentSchema>;
 export type ValidationConfig = z.output<typeof ValidationSchema>;
 export type PullThroughCacheConfig = z.output<typeof PullThroughCacheSchema>;
+export type FleetConfig = z.output<typeof FleetSchema>;
 
 /**
  * The part of a repository name that is safe in CodeBuild project and stack names, which take

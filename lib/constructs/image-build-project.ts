@@ -42,7 +42,25 @@ export interface ImageBuildProjectProps {
    * @default no pull-through cache
    */
   readonly pullThroughCache?: PipelineConfig['pullThroughCache'];
+  /**
+   * A reserved capacity fleet the builds run on instead of on-demand capacity, so they start without
+   * provisioning. Its environment type must match the build image's (`repository.build.arch`), and its
+   * compute type replaces `repository.build.computeType`.
+   * @default on-demand builds
+   */
+  readonly fleet?: codebuild.IFleet;
 }
+
+/**
+ * CodeBuild's managed image per build host: Ubuntu standard 7.0 on x86, Amazon Linux 2023 standard
+ * 3.0 on Graviton (CDK's LinuxArmBuildImage names only Amazon Linux images). The build script
+ * uses buildx where the image has it and the classic client otherwise, and its `check` step names
+ * any tool an image lacks.
+ */
+const BUILD_IMAGES: Record<RepositoryConfig['build']['arch'], codebuild.IBuildImage> = {
+  amd64: codebuild.LinuxBuildImage.STANDARD_7_0,
+  arm64: codebuild.LinuxArmBuildImage.AMAZON_LINUX_2023_STANDARD_3_0,
+};
 
 /**
  * The CodeBuild project that builds one repository's pushed commits into images tagged with the
@@ -82,9 +100,10 @@ export class ImageBuildProject extends Construct {
       description: `pushline: builds ${repo.name} from ${repo.source.cloneUrl} at the pushed commit`,
       source: codebuild.Source.s3({ bucket: scripts.bucket, path: scripts.s3ObjectKey }),
       environment: {
-        buildImage: codebuild.LinuxBuildImage.STANDARD_7_0,
-        computeType: COMPUTE_TYPES[repo.build.computeType],
+        buildImage: BUILD_IMAGES[repo.build.arch],
+        computeType: props.fleet ? fleetComputeType(props.fleet) : COMPUTE_TYPES[repo.build.computeType],
         privileged: true,
+        ...(props.fleet ? { fleet: props.fleet } : {}),
       },
       environmentVariables: {
         ...buildEnvironment(props, knownHosts.lines, pullThroughRegistry),
@@ -168,6 +187,18 @@ export class ImageBuildProject extends Construct {
       Validations.of(role).acknowledge({ id: `AwsSolutions-IAM5[${finding}]`, reason });
     }
   }
+}
+
+/** The project's compute type on a fleet is the fleet's: the same BUILD_GENERAL1_* value. */
+function fleetComputeType(fleet: codebuild.IFleet): codebuild.ComputeType {
+  const computeType = Object.values(codebuild.ComputeType).find(
+    (value) => `${value}` === `${fleet.computeType}`,
+  );
+  if (computeType === undefined)
+    throw new Error(
+      `fleet ${fleet.node.path}: compute type ${fleet.computeType} has no on-demand equivalent`,
+    );
+  return computeType;
 }
 
 function buildEnvironment(

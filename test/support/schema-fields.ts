@@ -13,6 +13,8 @@ function walk(node: JsonSchemaNode, into: Set<string>): Set<string> {
     walk(child, into);
   }
   if (node.items) walk(node.items, into);
+  // A map by name (`fleets`): the fields of each entry.
+  if (typeof node.additionalProperties === 'object') walk(node.additionalProperties, into);
   for (const option of node.anyOf ?? []) walk(option, into);
   return into;
 }
