@@ -331,11 +331,12 @@ complete_existing_image() {
 # Pulling the cache image into the engine first is the known remedy; its layers are the ones a
 # cache hit downloads anyway. No cache image yet (the first build) is not an error.
 pull_inline_cache() {
-  local cache_ref="$IMAGE_REPOSITORY_URI:${CACHE_TAG:-buildcache}"
-  if docker_cli pull -q "$cache_ref" >/dev/null 2>&1; then
+  local cache_ref="$IMAGE_REPOSITORY_URI:${CACHE_TAG:-buildcache}" flags=(-q)
+  [[ -n "${DOCKER_PLATFORMS:-}" ]] && flags+=(--platform "$DOCKER_PLATFORMS")
+  if docker_cli pull "${flags[@]}" "$cache_ref" >/dev/null 2>&1; then
     log "pulled the layer cache $cache_ref"
   else
-    log "no layer cache at $cache_ref yet: this build starts cold"
+    log "no layer cache at $cache_ref (none yet, or it cannot be pulled): this build starts cold"
   fi
 }
 
