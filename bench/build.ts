@@ -2,7 +2,8 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createSampleRepository, git, SAMPLE_DOCKERFILE_WITH_DEPENDENCIES } from '../local/sample-repository';
+import { fetchImageManifest, summarizeUploads } from '../local/registry-uploads';
+import { createSampleRepository, git, SAMPLE_APP_FILES } from '../local/sample-repository';
 import {
   cachedSteps,
   e2eUnavailableReason,
@@ -15,8 +16,11 @@ import {
  * The image build in the local end-to-end setting (sshd, docker-registry, Debian's dockerd; see
  * test/build/e2e-environment.ts), one run, printed as ratios against a baseline from the same run:
  *
- * 1. cold build vs rebuild after a one-line source change, with the engine's local cache wiped in
- *    between (a fresh CodeBuild host), so every reused layer comes from the registry cache;
+ * 1. cold build vs rebuild after a one-line source change of an application-shaped Dockerfile
+ *    (dependencies installed, then the source copied; SAMPLE_APP_DOCKERFILE), each on an engine
+ *    with an empty data root (a fresh CodeBuild host), so every reused layer comes from the registry
+ *    cache; the bytes each build uploads (a counting proxy in front of the registry) against the
+ *    changed layers' compressed sizes in the pushed manifest, and where each build's time goes;
  * 2. the build's shallow fetch of one commit vs a full `git clone`, time and bytes, on a generated
  *    repository of 2,000 commits.
  *
@@ -28,6 +32,39 @@ const SCRIPT = join(__dirname, '..', 'buildspec', 'scripts', 'pushline-build.sh'
 
 function seconds(ms: number): string {
   return `${(ms / 1000).toFixed(2)} s`;
+}
+
+function bytes(count: number): string {
+  if (count >= 1024 * 1024) return `${(count / 1024 / 1024).toFixed(1)} MiB`;
+  if (count >= 1024) return `${(count / 1024).toFixed(1)} KiB`;
+  return `${count} B`;
+}
+
+/**
+ * Where a build's time went, from the arrival time of its log lines: each segment ends at the first
+ * line matching its pattern (BuildKit's plain progress prints a step when it starts).
+ */
+const MILESTONES: readonly [string, RegExp][] = [
+  ['check+login', /^\[Container\] Entering phase BUILD/],
+  ['tag lookup+fetch', /^pushline: fetched /],
+  ['cache pull', /^pushline: (pulled the layer cache|no layer cache)/],
+  ['client+cache manifest+context', /^#\d+ \[\d+\/\d+\] /],
+  ['steps', /^#\d+ exporting to image/],
+  ['export', /^The push refers to repository/],
+  ['push', /^pushline: pushed /],
+];
+
+function buildShares(lines: readonly { at: number; line: string }[], elapsed: number): string {
+  const parts: string[] = [];
+  let from = 0;
+  for (const [name, pattern] of MILESTONES) {
+    const hit = lines.find((entry) => entry.at >= from && pattern.test(entry.line));
+    if (!hit) continue;
+    parts.push(`${name} ${seconds(hit.at - from)} (${((100 * (hit.at - from)) / elapsed).toFixed(0)}%)`);
+    from = hit.at;
+  }
+  parts.push(`artifact ${seconds(elapsed - from)} (${((100 * (elapsed - from)) / elapsed).toFixed(0)}%)`);
+  return parts.join(', ');
 }
 
 function directoryBytes(path: string): number {
@@ -72,9 +109,11 @@ async function main(): Promise<void> {
   const world = await startBuildWorld('bench-app');
   try {
     const repo = createSampleRepository(join(world.dir, 'git'), 'version 1\nline two\n');
-    writeFileSync(join(repo.workPath, 'Dockerfile'), SAMPLE_DOCKERFILE_WITH_DEPENDENCIES);
-    const first = repo.pushAppChange('version 1\nline two\n ', 'Bench Dockerfile');
+    for (const [path, text] of Object.entries(SAMPLE_APP_FILES))
+      writeFileSync(join(repo.workPath, path), text);
+    const first = repo.pushAppChange('version 1\nline two\n ', 'Application-shaped Dockerfile');
     const second = repo.pushAppChange('version 2\nline two\n ', 'One-line change');
+    const third = repo.pushAppChange('version 3\nline two\n ', 'Another one-line change');
     const env = (commit: string) =>
       localBuildEnv(
         world,
@@ -87,19 +126,39 @@ async function main(): Promise<void> {
       );
 
     const timedBuild = async (commit: string) => {
+      world.registryProxy.reset();
+      const lines: { at: number; line: string }[] = [];
       const started = performance.now();
-      const result = await runLocalBuild(env(commit));
+      const result = await runLocalBuild(env(commit), (line) =>
+        lines.push({ at: performance.now() - started, line }),
+      );
       const elapsed = performance.now() - started;
       if (!result.succeeded) throw new Error(`build of ${commit} failed:\n${result.log.join('\n')}`);
       const steps = new Set(result.log.filter((line) => /^#\d+ \[\d+\/\d+\] /.test(line))).size;
-      const phases = result.phases.map((p) => `${p.name} ${seconds(p.durationMs)}`).join(', ');
-      return { elapsed, cached: cachedSteps(result.log).length, steps, phases };
+      return {
+        elapsed,
+        cached: cachedSteps(result.log).length,
+        steps,
+        shares: buildShares(lines, elapsed),
+        registry: summarizeUploads(world.registryProxy.requests()),
+        manifest: await fetchImageManifest(world.registry.address, 'bench-app', commit),
+      };
     };
 
+    // Every build starts on an engine with an empty data root, as each CodeBuild build starts on a
+    // fresh host: a rebuild's cache comes from the registry alone. The measured rebuild is the
+    // second one, whose cache a rebuild wrote: what every push after the first one sees.
     const cold = await timedBuild(first);
-    world.dockerd.docker(['system', 'prune', '--all', '--force']);
-    world.dockerd.docker(['builder', 'prune', '--all', '--force']);
-    const warm = await timedBuild(second);
+    const engineStartMs = await world.freshDockerd();
+    const firstRebuild = await timedBuild(second);
+    await world.freshDockerd();
+    const warm = await timedBuild(third);
+
+    const previousLayers = new Set(firstRebuild.manifest.layers.map((layer) => layer.digest));
+    const changed = warm.manifest.layers.filter((layer) => !previousLayers.has(layer.digest));
+    const changedBytes = changed.reduce((sum, layer) => sum + layer.size, 0) + warm.manifest.config.size;
+    const unchangedUploaded = warm.registry.uploadedDigests.filter((digest) => previousLayers.has(digest));
+    const imageBytes = warm.manifest.layers.reduce((sum, layer) => sum + layer.size, 0);
 
     const history = join(world.dir, 'history.git');
     const { tip } = generateHistory(history, HISTORY_COMMITS);
@@ -142,6 +201,25 @@ async function main(): Promise<void> {
         `${(warm.elapsed / cold.elapsed).toFixed(2)}x`,
       ],
       ['  Dockerfile steps from cache', `${cold.cached}/${cold.steps}`, `${warm.cached}/${warm.steps}`, ''],
+      [
+        '  blob bytes uploaded',
+        bytes(cold.registry.blobBytes),
+        bytes(warm.registry.blobBytes),
+        `${(warm.registry.blobBytes / cold.registry.blobBytes).toFixed(4)}x`,
+      ],
+      [
+        '  manifest bytes uploaded',
+        `${bytes(cold.registry.manifestBytes)} (${cold.registry.manifestPuts} PUTs)`,
+        `${bytes(warm.registry.manifestBytes)} (${warm.registry.manifestPuts} PUTs)`,
+        '',
+      ],
+      [
+        '  blob bytes pulled (cache reused)',
+        bytes(cold.registry.pulledBytes),
+        bytes(warm.registry.pulledBytes),
+        '',
+      ],
+      ['  registry requests', String(cold.registry.requests), String(warm.registry.requests), ''],
       [`fetch, ${HISTORY_COMMITS} commits`, 'full git clone', 'shallow fetch of the SHA', ''],
       ['  time', seconds(fullMs), seconds(shallowMs), `${(shallowMs / fullMs).toFixed(2)}x`],
       [
@@ -161,7 +239,21 @@ async function main(): Promise<void> {
     for (const row of rows) {
       process.stdout.write(`${row[0].padEnd(40)}${row[1].padEnd(22)}${row[2].padEnd(28)}${row[3]}\n`);
     }
-    process.stdout.write(`phases, cold:    ${cold.phases}\nphases, rebuild: ${warm.phases}\n`);
+    process.stdout.write(
+      `rebuild uploaded ${bytes(warm.registry.blobBytes)} of blobs + ${bytes(warm.registry.manifestBytes)} of manifests; ` +
+        `changed layers + config per the pushed manifest: ${bytes(changedBytes)} ` +
+        `(${changed.length} of ${warm.manifest.layers.length} layers; image ${bytes(imageBytes)}); ` +
+        `unchanged layers uploaded: ${unchangedUploaded.length}\n`,
+    );
+    process.stdout.write(
+      `first rebuild (cache written by the cold build): ${seconds(firstRebuild.elapsed)}, ` +
+        `${firstRebuild.cached}/${firstRebuild.steps} steps from cache, ${bytes(firstRebuild.registry.blobBytes)} of blobs uploaded\n`,
+    );
+    process.stdout.write(`where the time goes, cold:    ${cold.shares}\n`);
+    process.stdout.write(`where the time goes, rebuild: ${warm.shares}\n`);
+    process.stdout.write(
+      `not in either: a fresh engine's start ${seconds(engineStartMs)} (on CodeBuild, before the first phase)\n`,
+    );
     process.stdout.write('aims: rebuild <= 0.30x cold; shallow fetch <= 0.20x full clone\n');
   } finally {
     await world.stop();

@@ -26,6 +26,31 @@ export const SAMPLE_DOCKERFILE_WITH_DEPENDENCIES = SAMPLE_DOCKERFILE.replace(
   'RUN head -c 800000000 /dev/zero | sha256sum > /dependencies.lock\nCOPY app.txt /app.txt',
 );
 
+/**
+ * A Dockerfile shaped like a real application's, for benchmarks: the dependency manifest is copied
+ * and the dependencies "installed" (a few seconds of work, 16 MB of incompressible output, standing
+ * in for `COPY package*.json ./` then `npm ci`) before the source is copied, so a source change
+ * re-executes only the last step. Goes with SAMPLE_APP_FILES.
+ */
+export const SAMPLE_APP_DOCKERFILE = [
+  'FROM scratch',
+  'COPY busybox /bin/busybox',
+  'RUN ["/bin/busybox", "--install", "-s", "/bin"]',
+  'WORKDIR /app',
+  'COPY dependencies.txt ./',
+  'RUN --mount=type=secret,id=npm_token head -c 800000000 /dev/zero | sha256sum > dependencies.lock && head -c 16000000 /dev/urandom > dependencies.bin',
+  'COPY app.txt ./',
+  'CMD ["/bin/cat", "/app/app.txt"]',
+  '',
+].join('\n');
+
+/** The files besides `app.txt` that SAMPLE_APP_DOCKERFILE builds from, by path in the repository. */
+export const SAMPLE_APP_FILES: Readonly<Record<string, string>> = {
+  Dockerfile: SAMPLE_APP_DOCKERFILE,
+  'dependencies.txt': 'left-pad 1.3.0\n',
+  '.dockerignore': '.git\n',
+};
+
 export interface SampleRepository {
   /** The bare repository the SSH server serves. */
   readonly barePath: string;

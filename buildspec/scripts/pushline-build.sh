@@ -324,6 +324,22 @@ complete_existing_image() {
   fi
 }
 
+# The engine's BuildKit reuses an inline cache it only reads from the registry for one build: the
+# image it then pushes as the cache tag carries no cache record for the layers it took from there,
+# so every second build starts cold (moby/buildkit#1981, "docker --cache-from with
+# BUILDKIT_INLINE_CACHE does not work every second time"; reproduced by test/build/image-build.e2e.test.ts).
+# Pulling the cache image into the engine first is the known remedy; its layers are the ones a
+# cache hit downloads anyway. No cache image yet (the first build) is not an error.
+pull_inline_cache() {
+  local cache_ref="$IMAGE_REPOSITORY_URI:${CACHE_TAG:-buildcache}" flags=(-q)
+  [[ -n "${DOCKER_PLATFORMS:-}" ]] && flags+=(--platform "$DOCKER_PLATFORMS")
+  if docker_cli pull "${flags[@]}" "$cache_ref" >/dev/null 2>&1; then
+    log "pulled the layer cache $cache_ref"
+  else
+    log "no layer cache at $cache_ref (none yet, or it cannot be pulled): this build starts cold"
+  fi
+}
+
 build_image() {
   local repo=$IMAGE_REPOSITORY_URI
   log "building $COMMIT_SHA of ${SOURCE_REPOSITORY:-$CLONE_URL} (${GIT_REF}, provider ${SOURCE_PROVIDER:-?}, delivery ${DELIVERY_ID:-?})"
@@ -341,8 +357,10 @@ build_image() {
   if [[ "$(builder_kind)" == buildx ]]; then log "builder: buildx, $(buildx_driver) driver"; else log "builder: classic"; fi
   if [[ "$(builder_kind)" == buildx ]]; then
     ensure_buildx_builder
+    [[ "$(buildx_driver)" == docker ]] && pull_inline_cache
     "${BUILD_COMMAND[@]}"
   else
+    pull_inline_cache
     DOCKER_BUILDKIT=1 "${BUILD_COMMAND[@]}"
     push_classic
   fi

@@ -18,6 +18,7 @@ import {
   stopAll,
   TOOL_PATHS,
 } from '../../local/daemons';
+import { type CountingProxy, startCountingProxy } from '../../local/registry-uploads';
 
 export const BUILDSPEC_DIR = resolve(__dirname, '..', '..', 'buildspec');
 
@@ -42,7 +43,17 @@ export interface BuildWorld {
   readonly deployKey: DeployKey;
   readonly sshd: SshDaemon;
   readonly registry: RegistryDaemon;
+  /** The current engine; `freshDockerd()` replaces it. */
   readonly dockerd: DockerDaemon;
+  /**
+   * Stops the engine and starts another on an empty data root: the next build starts as on a new
+   * CodeBuild host, with no image, layer, build cache or pushed-layer record, so everything it reuses
+   * comes from the registry. Resolves with the new engine's start-up time in ms.
+   */
+  freshDockerd(): Promise<number>;
+  /** In front of the registry: the build pushes through it, so it counts what each push uploads. */
+  readonly registryProxy: CountingProxy;
+  /** `<proxy address>/<repository>`. */
   readonly imageRepositoryUri: string;
   stop(): Promise<void>;
 }
@@ -53,24 +64,38 @@ export async function startBuildWorld(repositoryName = 'shop-api'): Promise<Buil
   let sshd: SshDaemon | undefined;
   let registry: RegistryDaemon | undefined;
   let dockerd: DockerDaemon | undefined;
+  let registryProxy: CountingProxy | undefined;
   try {
     sshd = await startSshd({ authorizedKeys: [deployKey.publicKey] });
     registry = await startRegistry();
+    registryProxy = await startCountingProxy(registry.address);
     dockerd = await startDockerd();
   } catch (err) {
     await stopAll([sshd, registry, dockerd]);
+    await registryProxy?.stop();
     throw err;
   }
-  const daemons = [sshd, registry, dockerd];
+  const proxy = registryProxy;
+  let engine = dockerd;
   return {
     dir,
     deployKey,
     sshd,
     registry,
-    dockerd,
-    imageRepositoryUri: `${registry.address}/${repositoryName}`,
+    get dockerd() {
+      return engine;
+    },
+    freshDockerd: async () => {
+      await engine.stop();
+      const started = performance.now();
+      engine = await startDockerd();
+      return performance.now() - started;
+    },
+    registryProxy: proxy,
+    imageRepositoryUri: `${proxy.address}/${repositoryName}`,
     stop: async () => {
-      await stopAll(daemons);
+      await stopAll([sshd, registry, engine]);
+      await proxy.stop();
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TOOL_PATHS } from '../../local/daemons';
+import { fetchImageManifest, summarizeUploads, type UploadSummary } from '../../local/registry-uploads';
 import { createSampleRepository, type SampleRepository } from '../../local/sample-repository';
 import {
   type BuildWorld,
@@ -134,30 +135,63 @@ describeE2e('GIVEN a repository pushed twice in a row over SSH', () => {
       expect(unzip('appspec.yaml')).toBe(APPSPEC_TEMPLATE);
     });
 
-    describe('AND WHEN the engine forgets everything and the second push (one line changed) builds', () => {
-      let secondLog: string[];
+    describe('AND WHEN the second push (one line changed) builds on a fresh engine, then a third on another', () => {
+      const rebuilds: { commit: string; log: string[]; uploads: UploadSummary }[] = [];
 
       beforeAll(async () => {
-        world.dockerd.docker(['system', 'prune', '--all', '--force']);
-        world.dockerd.docker(['builder', 'prune', '--all', '--force']);
-        const result = await runLocalBuild(env(second, 'delivery-2'));
-        secondLog = [...result.log];
-        if (!result.succeeded) process.stderr.write(`${secondLog.join('\n')}\n`);
-        expect(result.succeeded).toBe(true);
+        const third = repo.pushAppChange('version 3\nline two\n', 'Another one-line change');
+        // Each build on an engine with an empty data root, as on a new CodeBuild host: whatever it
+        // reuses comes from the registry. The third build reuses the cache the second one pushed.
+        for (const [commit, delivery] of [
+          [second, 'delivery-2'],
+          [third, 'delivery-3'],
+        ] as const) {
+          await world.freshDockerd();
+          world.registryProxy.reset();
+          const result = await runLocalBuild(env(commit, delivery));
+          if (!result.succeeded) process.stderr.write(`${result.log.join('\n')}\n`);
+          expect(result.succeeded).toBe(true);
+          rebuilds.push({
+            commit,
+            log: [...result.log],
+            uploads: summarizeUploads(world.registryProxy.requests()),
+          });
+        }
       }, 300_000);
 
-      test('THEN the unchanged layers come from the registry cache and only the changed file is rebuilt', () => {
-        const cached = cachedSteps(secondLog);
-        expect(cached).toEqual(
-          expect.arrayContaining([
-            expect.stringContaining('COPY busybox'),
-            expect.stringContaining('--install'),
-            expect.stringContaining('--mount=type=secret'),
-            expect.stringContaining('--mount=type=ssh'),
-          ]),
-        );
-        expect(executedSteps(secondLog)).toEqual([expect.stringContaining('COPY app.txt')]);
-        expect(inspect(second).Labels['org.opencontainers.image.revision']).toBe(second);
+      test('THEN each rebuild takes the unchanged layers from the registry cache and re-executes only the changed file', () => {
+        expect(rebuilds).toHaveLength(2);
+        for (const rebuild of rebuilds) {
+          expect(cachedSteps(rebuild.log)).toEqual(
+            expect.arrayContaining([
+              expect.stringContaining('COPY busybox'),
+              expect.stringContaining('--install'),
+              expect.stringContaining('--mount=type=secret'),
+              expect.stringContaining('--mount=type=ssh'),
+            ]),
+          );
+          expect(executedSteps(rebuild.log)).toEqual([expect.stringContaining('COPY app.txt')]);
+          expect(inspect(rebuild.commit).Labels['org.opencontainers.image.revision']).toBe(rebuild.commit);
+        }
+      });
+
+      test('THEN each rebuild uploads only its changed layer and config, and one manifest per tag', async () => {
+        let previous = await fetchImageManifest(world.registry.address, 'shop-api', first);
+        for (const rebuild of rebuilds) {
+          const pushed = await fetchImageManifest(world.registry.address, 'shop-api', rebuild.commit);
+          const before = new Set(previous.layers.map((layer) => layer.digest));
+          const changed = pushed.layers.filter((layer) => !before.has(layer.digest));
+          expect(changed).toHaveLength(1);
+          expect(pushed.layers.length - changed.length).toBeGreaterThanOrEqual(4);
+          expect(rebuild.uploads.uploadedDigests.filter((digest) => before.has(digest))).toEqual([]);
+          expect(rebuild.uploads.blobBytes).toBe(
+            changed.reduce((sum, layer) => sum + layer.size, 0) + pushed.config.size,
+          );
+          // :<sha>, :<short sha> and :buildcache.
+          expect(rebuild.uploads.manifestPuts).toBe(3);
+          expect(rebuild.uploads.manifestBytes).toBe(3 * pushed.bytes);
+          previous = pushed;
+        }
       });
     });
 
