@@ -275,7 +275,7 @@ compose_build_command() {
   fi
 }
 
-# QEMU's binfmt handlers for multi-platform builds, from ECR Public rather than Docker Hub: AWS's EKS
+# QEMU's binfmt handlers for platforms the host cannot run, from ECR Public rather than Docker Hub: AWS's EKS
 # Distro rebuild of tonistiigi/binfmt (https://github.com/aws/eks-distro-build-tooling,
 # projects/tonistiigi/binfmt), pulled without a login and without Docker Hub's anonymous limit.
 DEFAULT_BINFMT_IMAGE=public.ecr.aws/eks-distro-build-tooling/binfmt-misc:qemu-v7.0.0
@@ -292,9 +292,39 @@ ensure_buildx_builder() {
     log "warning: the BuildKit container image (moby/buildkit) comes from Docker Hub without a login; add a docker-hub pullThroughCache rule to avoid its pull limit (README, Builds)"
   fi
   docker_cli buildx create --name pushline --driver docker-container "${opts[@]}" >/dev/null
-  if [[ "${DOCKER_PLATFORMS:-}" == *,* ]]; then
-    docker_cli run --privileged --rm "${BINFMT_IMAGE:-$DEFAULT_BINFMT_IMAGE}" --install all >/dev/null
-  fi
+}
+
+# The host's CPU architecture in Docker's platform terms (linux/<arch>).
+host_arch() {
+  local machine
+  machine=$(uname -m)
+  case "$machine" in
+  x86_64) echo amd64 ;;
+  aarch64) echo arm64 ;;
+  *) printf '%s\n' "$machine" ;;
+  esac
+}
+
+# True when a platform the build targets is not the host's, so its RUN steps need QEMU: several
+# platforms, or a single one of the other architecture (linux/arm64 on an x86 host).
+needs_emulation() {
+  local platforms platform arch host
+  host=$(host_arch)
+  IFS=, read -r -a platforms <<<"${DOCKER_PLATFORMS:-}"
+  for platform in "${platforms[@]}"; do
+    arch=${platform#*/}
+    arch=${arch%%/*}
+    [[ "$arch" == "$host" ]] || return 0
+  done
+  return 1
+}
+
+# Registers QEMU's binfmt handlers in the host's kernel when a target platform needs them; both the
+# engine's own BuildKit and a BuildKit container then run foreign RUN steps through them.
+ensure_emulation() {
+  needs_emulation || return 0
+  log "registering QEMU for ${DOCKER_PLATFORMS} on this $(host_arch) host"
+  docker_cli run --privileged --rm "${BINFMT_IMAGE:-$DEFAULT_BINFMT_IMAGE}" --install all >/dev/null
 }
 
 push_classic() {
@@ -355,6 +385,7 @@ build_image() {
   fetch_commit "$source_dir"
   compose_build_command "$source_dir" "$SSH_DIR"
   if [[ "$(builder_kind)" == buildx ]]; then log "builder: buildx, $(buildx_driver) driver"; else log "builder: classic"; fi
+  ensure_emulation
   if [[ "$(builder_kind)" == buildx ]]; then
     ensure_buildx_builder
     [[ "$(buildx_driver)" == docker ]] && pull_inline_cache

@@ -206,37 +206,67 @@ describe('compose_build_command', () => {
   });
 });
 
-describe('ensure_buildx_builder', () => {
-  /** A docker client that records its arguments and knows no builder yet. */
-  const withRecordingDocker = (env: Record<string, string>) => {
+describe('ensure_buildx_builder and ensure_emulation', () => {
+  /**
+   * A docker client that records its arguments and knows no builder yet, on a host whose `uname -m`
+   * says `machine` (CodeBuild's x86 image says x86_64, its ARM image aarch64).
+   */
+  const withRecordingDocker = (env: Record<string, string>, machine = 'x86_64') => {
     const calls = join(scratch, 'docker-calls');
     const docker = join(scratch, 'docker');
+    const bin = join(scratch, 'bin');
+    mkdirSync(bin);
     writeFileSync(
       docker,
       `#!/bin/bash\necho "$*" >>"${calls}"\n[[ "$1 $2" == "buildx inspect" ]] && exit 1\nexit 0\n`,
       { mode: 0o755 },
     );
-    const result = run('ensure_buildx_builder', { ...VALID_ENV, DOCKER_CLI: docker, ...env });
+    writeFileSync(join(bin, 'uname'), `#!/bin/sh\necho ${machine}\n`, { mode: 0o755 });
+    const result = run('ensure_buildx_builder && ensure_emulation', {
+      ...VALID_ENV,
+      DOCKER_CLI: docker,
+      PATH: `${bin}:${process.env.PATH ?? '/usr/bin:/bin'}`,
+      ...env,
+    });
     return { ...result, calls: existsSync(calls) ? readFileSync(calls, 'utf8').trim().split('\n') : [] };
   };
+  const QEMU_FROM_ECR_PUBLIC =
+    'run --privileged --rm public.ecr.aws/eks-distro-build-tooling/binfmt-misc:qemu-v7.0.0 --install all';
 
-  test('GIVEN one platform WHEN the builder is prepared THEN nothing is created or pulled', () => {
+  test("GIVEN one platform, the host's WHEN the build is prepared THEN nothing is created or pulled", () => {
     const { status, calls } = withRecordingDocker({ DOCKER_PLATFORMS: 'linux/amd64' });
     expect(status).toBe(0);
     expect(calls).toEqual([]);
   });
 
-  test('GIVEN two platforms WHEN the builder is prepared THEN QEMU comes from ECR Public, and the Docker Hub pull of BuildKit is named in the log', () => {
+  test('GIVEN no platforms WHEN the build is prepared THEN it builds for the host, with no QEMU', () => {
+    const { status, calls } = withRecordingDocker({});
+    expect(status).toBe(0);
+    expect(calls).toEqual([]);
+  });
+
+  test('GIVEN linux/arm64 alone on an x86 host WHEN the build is prepared THEN QEMU is registered, so RUN steps can run', () => {
+    const { status, calls, stderr } = withRecordingDocker({ DOCKER_PLATFORMS: 'linux/arm64' });
+    expect(status).toBe(0);
+    expect(calls).toEqual([QEMU_FROM_ECR_PUBLIC]);
+    expect(stderr).toContain('registering QEMU for linux/arm64 on this amd64 host');
+  });
+
+  test('GIVEN linux/arm64 alone on a Graviton host (build.arch: arm64) WHEN the build is prepared THEN it is native: no QEMU', () => {
+    const { status, calls } = withRecordingDocker({ DOCKER_PLATFORMS: 'linux/arm64' }, 'aarch64');
+    expect(status).toBe(0);
+    expect(calls).toEqual([]);
+  });
+
+  test('GIVEN two platforms WHEN the build is prepared THEN QEMU comes from ECR Public, and the Docker Hub pull of BuildKit is named in the log', () => {
     const { status, calls, stderr } = withRecordingDocker({ DOCKER_PLATFORMS: 'linux/amd64,linux/arm64' });
     expect(status).toBe(0);
     expect(calls).toContain('buildx create --name pushline --driver docker-container');
-    expect(calls).toContain(
-      'run --privileged --rm public.ecr.aws/eks-distro-build-tooling/binfmt-misc:qemu-v7.0.0 --install all',
-    );
+    expect(calls).toContain(QEMU_FROM_ECR_PUBLIC);
     expect(stderr).toContain('moby/buildkit) comes from Docker Hub without a login');
   });
 
-  test('GIVEN two platforms and pull-through images WHEN the builder is prepared THEN both images come through the cache', () => {
+  test('GIVEN two platforms and pull-through images WHEN the build is prepared THEN both images come through the cache', () => {
     const registry = '111122223333.dkr.ecr.ap-northeast-1.amazonaws.com/docker-hub';
     const { calls, stderr } = withRecordingDocker({
       DOCKER_PLATFORMS: 'linux/amd64,linux/arm64',
