@@ -59,18 +59,29 @@ export type ParseResult =
 
 export const ZERO_SHA = '0000000000000000000000000000000000000000';
 
-/** An adapter's push, with the optional fields left out where the provider did not send them. */
+/**
+ * An adapter's push, with the optional fields left out where the provider did not send them. A
+ * delivery without the provider's delivery id is identified by the push itself (repository, ref,
+ * before and after), which a redelivery of it repeats.
+ */
 export function parsedPush({
   changedPaths,
   pusher,
+  deliveryId,
   ...event
-}: Omit<PushEvent, 'changedPaths' | 'pusher'> & {
+}: Omit<PushEvent, 'changedPaths' | 'pusher' | 'deliveryId'> & {
   readonly changedPaths: readonly string[] | undefined;
   readonly pusher: string | undefined;
+  readonly deliveryId: string | undefined;
 }): ParseResult {
   return {
     kind: 'push',
-    event: { ...event, ...(changedPaths ? { changedPaths } : {}), ...(pusher ? { pusher } : {}) },
+    event: {
+      ...event,
+      deliveryId: deliveryId ?? `${event.repository}:${event.ref}:${event.before}:${event.after}`,
+      ...(changedPaths ? { changedPaths } : {}),
+      ...(pusher ? { pusher } : {}),
+    },
   };
 }
 const SHA = /^[0-9a-f]{40}$/;

@@ -50,10 +50,6 @@ export function parseGiteaPush(request: WebhookRequest): ParseResult {
   const deleted = push.after === ZERO_SHA;
   const commits = push.commits ?? [];
   const complete = commits.length > 0 && push.total_commits === commits.length;
-  const deliveryId =
-    request.headers['x-forgejo-delivery'] ??
-    request.headers['x-gitea-delivery'] ??
-    `${repository}:${push.ref}:${push.before}:${push.after}`;
   return parsedPush({
     provider: 'gitea',
     host: hostOf(push.repository.html_url),
@@ -66,7 +62,7 @@ export function parseGiteaPush(request: WebhookRequest): ParseResult {
     deleted,
     // Without total_commits (older servers) the list may be capped: build rather than filter.
     changedPaths: complete ? changedPathsOf(commits) : undefined,
-    deliveryId,
+    deliveryId: request.headers['x-forgejo-delivery'] ?? request.headers['x-gitea-delivery'],
     pusher: push.pusher?.login,
   });
 }

@@ -57,8 +57,6 @@ export function parseGithubPush(request: WebhookRequest): ParseResult {
   const commits = push.commits ?? [];
   const changedPaths =
     commits.length > 0 && commits.length < GITHUB_COMMIT_LIMIT ? changedPathsOf(commits) : undefined;
-  const deliveryId =
-    request.headers['x-github-delivery'] ?? `${repository}:${push.ref}:${push.before}:${push.after}`;
   return parsedPush({
     provider: 'github',
     host: hostOf(push.repository.html_url),
@@ -70,7 +68,7 @@ export function parseGithubPush(request: WebhookRequest): ParseResult {
     commit,
     deleted,
     changedPaths,
-    deliveryId,
+    deliveryId: request.headers['x-github-delivery'],
     pusher: push.pusher?.name,
   });
 }

@@ -64,10 +64,6 @@ export function parseGitlabPush(request: WebhookRequest): ParseResult {
   const total = push.total_commits_count ?? commits.length;
   // GitLab lists at most 20 commits; when it left some out, the changed paths are not known.
   const changedPaths = commits.length > 0 && total <= commits.length ? changedPathsOf(commits) : undefined;
-  const deliveryId =
-    request.headers['idempotency-key'] ??
-    request.headers['x-gitlab-event-uuid'] ??
-    `${repository}:${push.ref}:${push.before}:${push.after}`;
   return parsedPush({
     provider: 'gitlab',
     host: hostOf(push.project.web_url),
@@ -79,7 +75,7 @@ export function parseGitlabPush(request: WebhookRequest): ParseResult {
     commit,
     deleted,
     changedPaths,
-    deliveryId,
+    deliveryId: request.headers['idempotency-key'] ?? request.headers['x-gitlab-event-uuid'],
     pusher: push.user_username,
   });
 }
