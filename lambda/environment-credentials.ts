@@ -1,6 +1,6 @@
 /**
  * Stands in for `@aws-sdk/credential-provider-node` in the functions' bundles (an esbuild alias,
- * `functionBundling` in `lib/constructs/webhook-receiver.ts`). A Lambda function's credentials are
+ * `functionBundling` in `lib/constructs/pushline-function.ts`). A Lambda function's credentials are
  * always in its environment: "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN – The
  * access keys obtained from the function's execution role." (Lambda Developer Guide, "Defined
  * runtime environment variables",

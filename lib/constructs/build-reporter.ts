@@ -1,12 +1,11 @@
 import { join } from 'node:path';
-import { ArnFormat, Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Stack, Token, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
-import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sns from 'aws-cdk-lib/aws-sns';
@@ -14,7 +13,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { BUILD_STATUSES } from '../../lambda/reporter/events';
 import { REPORT_PROVIDERS, type ReporterRoute } from '../../lambda/reporter/routes';
-import { acknowledgeFunction, functionBundling } from './webhook-receiver';
+import { acknowledgeFunction, createPushlineFunction } from './pushline-function';
 
 export { REPORT_PROVIDERS, type ReporterRoute } from '../../lambda/reporter/routes';
 
@@ -105,21 +104,13 @@ export class BuildReporter extends Construct {
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
 
-    const logGroup = new logs.LogGroup(this, 'HandlerLogs', {
-      retention: logRetention,
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
-    this.handler = new nodejs.NodejsFunction(this, 'Handler', {
+    this.handler = createPushlineFunction(this, 'Handler', {
       entry: ENTRY,
-      handler: 'handler',
       description: 'pushline reporter: puts build results on the commit and announces failed builds',
-      runtime: lambda.Runtime.NODEJS_22_X,
-      architecture: lambda.Architecture.ARM_64,
-      memorySize: 256,
       // Each API call gives up after 10 s; a Backlog report makes one call per open pull request.
       timeout: Duration.seconds(60),
-      logGroup,
-      loggingFormat: lambda.LoggingFormat.JSON,
+      logRetention,
+      logGroupId: 'HandlerLogs',
       environment: {
         PROVIDER_TOKENS_SECRET_ARN: this.tokens.secretArn,
         ...(props.notificationTopic ? { NOTIFICATION_TOPIC_ARN: props.notificationTopic.topicArn } : {}),
@@ -127,9 +118,7 @@ export class BuildReporter extends Construct {
       retryAttempts: props.retryAttempts ?? 2,
       maxEventAge: Duration.hours(6),
       onFailure: new destinations.SqsDestination(this.failedReports),
-      bundling: functionBundling({
-        'process.env.PUSHLINE_REPORT_ROUTES': JSON.stringify(JSON.stringify(props.routes)),
-      }),
+      define: { 'process.env.PUSHLINE_REPORT_ROUTES': JSON.stringify(JSON.stringify(props.routes)) },
     });
     acknowledgeFunction(this.handler);
     this.tokens.grantRead(this.handler);

@@ -1,13 +1,12 @@
 import { join } from 'node:path';
-import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Duration, Validations } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { acknowledgeFunction, functionBundling } from './webhook-receiver';
+import { acknowledgeFunction, createPushlineFunction } from './pushline-function';
 
 export interface GithubRedeliveryProps {
   /** The GitHub repositories (`owner/name`) whose pushline webhook is reconciled. */
@@ -66,20 +65,12 @@ export class GithubRedelivery extends Construct {
     validateProps(props, lookback, maxAttempts);
     this.tokenSecret = props.tokenSecret ?? this.createTokenSecret();
 
-    const logGroup = new logs.LogGroup(this, 'HandlerLogs', {
-      retention: props.logRetention ?? logs.RetentionDays.THREE_MONTHS,
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
-    this.handler = new nodejs.NodejsFunction(this, 'Handler', {
+    this.handler = createPushlineFunction(this, 'Handler', {
       entry: join(__dirname, '..', '..', 'lambda', 'redelivery', 'index.ts'),
-      handler: 'handler',
       description: 'pushline: redelivers GitHub webhook deliveries that failed on the pushline side',
-      runtime: lambda.Runtime.NODEJS_22_X,
-      architecture: lambda.Architecture.ARM_64,
-      memorySize: 256,
       timeout: Duration.minutes(2),
-      logGroup,
-      loggingFormat: lambda.LoggingFormat.JSON,
+      logRetention: props.logRetention ?? logs.RetentionDays.THREE_MONTHS,
+      logGroupId: 'HandlerLogs',
       environment: {
         TOKEN_SECRET_ARN: this.tokenSecret.secretArn,
         WEBHOOK_URL: props.webhookUrl,
@@ -88,7 +79,6 @@ export class GithubRedelivery extends Construct {
         LOOKBACK_MINUTES: String(lookback.toMinutes()),
         MAX_ATTEMPTS: String(maxAttempts),
       },
-      bundling: functionBundling(),
     });
     acknowledgeFunction(this.handler);
     this.tokenSecret.grantRead(this.handler);

@@ -1,13 +1,12 @@
 import { join } from 'node:path';
-import { Duration, PhysicalName, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Duration, PhysicalName, Validations } from 'aws-cdk-lib';
 import type * as codedeploy from 'aws-cdk-lib/aws-codedeploy';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { functionBundling } from './webhook-receiver';
+import { acknowledgeFunction, createPushlineFunction } from './pushline-function';
 
 const ENTRY = join(__dirname, '..', '..', 'lambda', 'validation-hook', 'index.ts');
 
@@ -66,32 +65,23 @@ export class ValidationHook extends Construct {
       description: 'Validation hook: calls the test listener and the CodeDeploy API',
       allowAllOutbound: true,
     });
-    const logGroup = new logs.LogGroup(this, 'Logs', {
-      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
-    this.function = new nodejs.NodejsFunction(this, 'Function', {
+    this.function = createPushlineFunction(this, 'Function', {
       entry: ENTRY,
-      handler: 'handler',
       description: 'pushline validation hook: checks the new task set through the test listener',
       // A name only when the pipeline's stack in another account writes it into the AppSpec.
       functionName: PhysicalName.GENERATE_IF_NEEDED,
-      runtime: lambda.Runtime.NODEJS_22_X,
-      architecture: lambda.Architecture.ARM_64,
-      memorySize: 256,
+      logRetention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+      logGroupId: 'Logs',
       // The check, then the report to CodeDeploy.
       timeout: timeout.plus(Duration.seconds(15)),
       vpc: props.vpc,
       vpcSubnets: props.vpcSubnets ?? { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
       securityGroups: [this.securityGroup],
-      logGroup,
-      loggingFormat: lambda.LoggingFormat.JSON,
       environment: {
         TEST_URL: props.testUrl,
         EXPECT_STATUS: String(expectStatus),
         TIMEOUT_MS: String(timeout.toMilliseconds()),
       },
-      bundling: functionBundling(),
     });
     this.function.addToRolePolicy(
       new iam.PolicyStatement({
@@ -99,21 +89,12 @@ export class ValidationHook extends Construct {
         resources: [props.deploymentGroup.deploymentGroupArn],
       }),
     );
-    Validations.of(this.function).acknowledge(
-      {
-        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
-        reason: 'The basic execution role only lets the function write its own logs.',
-      },
-      {
-        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]',
-        reason:
-          "Lambda needs to manage the function's network interfaces in the VPC; AWS maintains this policy for exactly that.",
-      },
-      {
-        id: 'AwsSolutions-L1',
-        reason: 'Node.js 22 is the runtime pushline pins and tests.',
-      },
-    );
+    acknowledgeFunction(this.function);
+    Validations.of(this.function).acknowledge({
+      id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole]',
+      reason:
+        "Lambda needs to manage the function's network interfaces in the VPC; AWS maintains this policy for exactly that.",
+    });
   }
 
   /** Lets CodeDeploy (the deployment group's service role) invoke the hook: this function only, unversioned. */

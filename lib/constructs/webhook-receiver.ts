@@ -5,9 +5,9 @@ import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
-import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sns from 'aws-cdk-lib/aws-sns';
@@ -19,12 +19,12 @@ import { WEBHOOK_PROVIDERS, type WebhookProvider } from '../../lambda/webhook/pu
 import type { WebhookRoute } from '../../lambda/webhook/routes';
 import { BUILD_NOT_KEPT, DELIVERY_TABLE_FAILED } from '../../lambda/webhook/start-build';
 import { isCidr } from '../config/schema';
+import { acknowledgeFunction, createPushlineFunction } from './pushline-function';
 
 export type { WebhookRoute } from '../../lambda/webhook/routes';
 
 const LAMBDA_DIR = join(__dirname, '..', '..', 'lambda', 'webhook');
 /** What the functions' bundles take for the SDK's default credential chain (see the file). */
-const ENVIRONMENT_CREDENTIALS = join(__dirname, '..', '..', 'lambda', 'environment-credentials.ts');
 
 /** The retry queue's visibility timeout, in multiples of the retry function's timeout (AWS: at least 6). */
 const RETRY_VISIBILITY_FACTOR = 6;
@@ -247,22 +247,14 @@ export class WebhookReceiver extends Construct {
       define?: Record<string, string>;
     },
   ): nodejs.NodejsFunction {
-    const logGroup = new logs.LogGroup(this, `${id}Logs`, {
-      retention: logRetention,
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
-    const fn = new nodejs.NodejsFunction(this, id, {
+    const fn = createPushlineFunction(this, id, {
       entry: join(LAMBDA_DIR, entry),
-      handler: 'handler',
       description: options.description,
-      runtime: lambda.Runtime.NODEJS_22_X,
-      architecture: lambda.Architecture.ARM_64,
-      memorySize: 256,
       timeout: options.timeout,
-      logGroup,
-      loggingFormat: lambda.LoggingFormat.JSON,
       environment: options.environment,
-      bundling: functionBundling(options.define),
+      define: options.define,
+      logRetention,
+      logGroupId: `${id}Logs`,
     });
     acknowledgeFunction(fn);
     return fn;
@@ -373,50 +365,6 @@ export class WebhookReceiver extends Construct {
     );
     return api;
   }
-}
-
-/**
- * Bundled and minified by the local esbuild, AWS SDK v3 included (not taken from the runtime). The
- * SDK's default credential chain is replaced by the environment provider alone, which is where
- * Lambda puts the execution role's credentials (`lambda/environment-credentials.ts`): over a
- * quarter of the webhook bundle went to providers a function never uses.
- *
- * Measured and not taken (cold load of the webhook bundle against a bare `node`, Node 22): ESM
- * output loads no faster than CommonJS (3.0x either way). Deferring the retry queue and the
- * delivery table with `import()` grows a CommonJS bundle by 63 KB (esbuild wraps every module the
- * deferred ones reach) and gains nothing; in separate chunks (ESM with esbuild's `splitting`, 389 KB
- * in all) it gains 0.4x, but `NodejsFunction` bundles to one `--outfile`, which splitting cannot
- * use. A V8 compile cache shipped with the asset gains 0.5x where it hits, but Node 22 keys it by
- * the file's absolute path, Node's exact version and the CPU architecture, so one made at synth
- * time misses on Lambda (`/var/task`, arm64, a runtime version Lambda updates by itself); the cache
- * (469 KB for the 356 KB webhook bundle) would also more than double the asset.
- */
-export function functionBundling(define?: Record<string, string>): nodejs.BundlingOptions {
-  return {
-    minify: true,
-    // No source map: loading one at cold start costs more than readable stack traces are worth here.
-    sourceMap: false,
-    target: 'node22',
-    // CommonJS, measured against ESM (`bench/webhook.ts`): a Node 22 ESM bundle loaded no faster.
-    format: nodejs.OutputFormat.CJS,
-    mainFields: ['module', 'main'],
-    externalModules: [],
-    esbuildArgs: { '--alias:@aws-sdk/credential-provider-node': ENVIRONMENT_CREDENTIALS },
-    ...(define ? { define } : {}),
-  };
-}
-
-export function acknowledgeFunction(scope: Construct): void {
-  Validations.of(scope).acknowledge(
-    {
-      id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
-      reason: 'The basic execution role only lets the function write its own logs.',
-    },
-    {
-      id: 'AwsSolutions-L1',
-      reason: 'Node.js 22 is the runtime pushline pins and tests; CDK Provider framework picks its own.',
-    },
-  );
 }
 
 function validateProps(props: WebhookReceiverProps): void {
