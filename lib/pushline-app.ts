@@ -2,6 +2,7 @@ import type { App } from 'aws-cdk-lib';
 import { Tags, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import {
+  DEFAULT_NEW_VPC,
   type DeployConfig,
   type DeployEnvironment,
   deployEnvironments,
@@ -80,7 +81,7 @@ export function createPushlineStacks(
     vpc: DeployConfig['vpc'],
   ): ServiceNetwork | undefined => {
     if (!config.network.shared) return undefined;
-    const shape = vpc ?? { maxAzs: 2, natGateways: 1 };
+    const shape = vpc ?? DEFAULT_NEW_VPC;
     if ('vpcId' in shape) return undefined;
     const elsewhere = {
       account: target?.account === env?.account ? undefined : target?.account,

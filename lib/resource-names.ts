@@ -1,4 +1,4 @@
-import { projectSuffix, type RepositoryConfig } from './config/schema';
+import { DEFAULT_NEW_VPC, projectSuffix, type RepositoryConfig } from './config/schema';
 
 /**
  * Names that cross stack boundaries. They are derived, never looked up, so that the shared stack
@@ -47,7 +47,8 @@ export function networkStackName(
   const parts = [`${prefix}-network`];
   if (target.account !== undefined) parts.push(target.account);
   if (target.region !== undefined) parts.push(target.region);
-  if (shape.maxAzs !== 2 || shape.natGateways !== 1) parts.push(`${shape.maxAzs}az-${shape.natGateways}nat`);
+  if (shape.maxAzs !== DEFAULT_NEW_VPC.maxAzs || shape.natGateways !== DEFAULT_NEW_VPC.natGateways)
+    parts.push(`${shape.maxAzs}az-${shape.natGateways}nat`);
   return parts.join('-');
 }
 

@@ -403,6 +403,9 @@ export interface NewVpcConfig {
   readonly natGateways: number;
 }
 
+/** The VPC a service gets when `deploy.vpc` says nothing: 2 zones, 1 NAT gateway. */
+export const DEFAULT_NEW_VPC: NewVpcConfig = { maxAzs: 2, natGateways: 1 };
+
 /** An existing VPC, given in full so that synth needs no look-up. */
 export interface ExistingVpcConfig {
   readonly vpcId: string;
@@ -479,7 +482,10 @@ const VpcSchema = z
   })
   .transform((vpc): NewVpcConfig | ExistingVpcConfig =>
     vpc.vpcId === undefined
-      ? { maxAzs: vpc.maxAzs ?? 2, natGateways: vpc.natGateways ?? 1 }
+      ? {
+          maxAzs: vpc.maxAzs ?? DEFAULT_NEW_VPC.maxAzs,
+          natGateways: vpc.natGateways ?? DEFAULT_NEW_VPC.natGateways,
+        }
       : {
           vpcId: vpc.vpcId,
           availabilityZones: vpc.availabilityZones ?? [],

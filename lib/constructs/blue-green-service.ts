@@ -22,7 +22,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { RegionInfo } from 'aws-cdk-lib/region-info';
 import { Construct } from 'constructs';
 import { normalizeCidr } from '../config/cidr-presets';
-import type { DeployConfig, TrafficShift } from '../config/schema';
+import { DEFAULT_NEW_VPC, type DeployConfig, type TrafficShift } from '../config/schema';
 import { serviceProblems } from '../config/service-problems';
 import type { TaskDefinitionSettings } from '../deploy-templates';
 import { createLogBucket } from './log-bucket';
@@ -345,7 +345,7 @@ function validateDeploy(deploy: DeployConfig): void {
  * the service's own in the construct.
  */
 function createOrImportVpc(scope: Construct, deploy: DeployConfig, flowLogBucket: s3.IBucket): ec2.IVpc {
-  const settings = deploy.vpc ?? { maxAzs: 2, natGateways: 1 };
+  const settings = deploy.vpc ?? DEFAULT_NEW_VPC;
   if ('vpcId' in settings) {
     return ec2.Vpc.fromVpcAttributes(scope, 'Vpc', {
       vpcId: settings.vpcId,
