@@ -1,13 +1,13 @@
-import { execFileSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../lib/config/load';
 import { AwsServiceError } from './aws-endpoints';
 import { notificationLine, printEndpoints, progressLine, reportLine, retryLine } from './console-output';
-import { makeDeployKey, type SshDaemon, startSshd, TOOL_PATHS } from './daemons';
+import { makeDeployKey, type SshDaemon, startSshd } from './daemons';
 import type { Approver } from './environment-walk';
 import type { RecordedReport } from './git-host-api';
 import type { BuildProgress, LocalCodeBuildOptions } from './local-codebuild';
+import { artifactImage, readArtifact } from './local-deploy';
 import type { LocalPipeline } from './local-pipeline';
 import { startLocalPipeline } from './local-pipeline';
 import type { RetryEvent } from './local-retry-queue';
@@ -347,10 +347,5 @@ function walkSummary(pipeline: LocalPipeline, pushed: string): { ok: boolean; su
 function deployedCommit(artifactDir: string): string | undefined {
   const zip = join(artifactDir, 'artifacts', 'demo-app', 'deploy.zip');
   if (!existsSync(zip)) return undefined;
-  const detail = JSON.parse(
-    execFileSync(TOOL_PATHS.unzip, ['-p', zip, 'imageDetail.json'], { encoding: 'utf8' }),
-  ) as {
-    ImageURI: string;
-  };
-  return detail.ImageURI.split(':').pop();
+  return artifactImage(readArtifact(zip)).split(':').pop();
 }
